@@ -1,0 +1,44 @@
+"""Experiments as data: the TOML schema, ``load_experiment`` and ``ConfigError``.
+
+``load_experiment(path)`` parses a TOML file into a frozen ``Experiment`` and reports every problem
+(schema, consistency, unknown registered names with close matches) in one ``ConfigError``, before any
+model loads. The schema lives in ``schema``, cross-section and name checks in ``checks``.
+"""
+
+from harness.config.load import ConfigError, load_experiment, validate_experiment
+from harness.config.schema import (
+    PRUNERS,
+    SAMPLERS,
+    AblationConfig,
+    ArmConfig,
+    CategoricalParam,
+    DataConfig,
+    Experiment,
+    FinalConfig,
+    FloatParam,
+    IntParam,
+    ModelConfig,
+    ObjectiveConfig,
+    StudyConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "PRUNERS",
+    "SAMPLERS",
+    "AblationConfig",
+    "ArmConfig",
+    "CategoricalParam",
+    "ConfigError",
+    "DataConfig",
+    "Experiment",
+    "FinalConfig",
+    "FloatParam",
+    "IntParam",
+    "ModelConfig",
+    "ObjectiveConfig",
+    "StudyConfig",
+    "TrainConfig",
+    "load_experiment",
+    "validate_experiment",
+]

@@ -1,0 +1,254 @@
+"""Checks pydantic cannot do alone: sections that must agree, and every registered name.
+
+Each check reads the raw TOML dict defensively (a field of the wrong type is pydantic's error, not
+ours) and returns ``(location, message)`` pairs, so one run reports every problem in the file.
+Registries are imported lazily; a registry whose module is not installed is not checked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.config.schema import PRUNERS, SAMPLERS, TrainConfig
+
+Error = tuple[tuple, str]
+_REGISTRIES = {
+    "pair": ("harness.pairs", "PAIRS"),
+    "model": ("harness.models", "MODELS"),
+    "guide": ("harness.guides", "GUIDES"),
+    "strategy": ("harness.masking", "STRATEGIES"),
+    "dataset": ("harness.data", "DATASETS"),
+    "mixture": ("harness.data", "MIXTURES"),
+    "suite": ("harness.evaluate", "SUITES"),
+}
+
+
+def registry(kind: str) -> Any | None:
+    """The registry of ``kind`` or None while its module does not exist."""
+    module_name, attr = _REGISTRIES[kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None
+        raise
+    return getattr(module, attr, None)
+
+
+def check_experiment(data: dict[str, Any]) -> list[Error]:
+    """Every consistency and name error in a parsed experiment (empty when it is fine)."""
+    checks: list[Callable[[dict[str, Any]], Iterator[Error]]] = [
+        _check_study,
+        _check_model,
+        _check_data,
+        _check_train,
+        _check_arms,
+        _check_search_space,
+        _check_suites,
+    ]
+    return [error for check in checks for error in check(data)]
+
+
+def _table(data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None  # type: ignore[assignment]
+    return data if isinstance(data, dict) else {}
+
+
+def _name(kind: str, value: Any, loc: tuple, *, also: str | None = None) -> Iterator[Error]:
+    """An error when ``value`` is a string that is not registered as ``kind`` (nor as ``also``)."""
+    reg = registry(kind)
+    if reg is None or not isinstance(value, str) or value in reg:
+        return
+    other = registry(also) if also else None
+    if other is not None and value in other:
+        return
+    yield loc, reg.unknown_message(value)
+
+
+def _check_study(data: dict[str, Any]) -> Iterator[Error]:
+    study = _table(data, "study")
+    arms = _table(data, "ablation").get("arms")
+    for key, classes in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
+        name, params = study.get(key, "tpe" if key == "sampler" else "median"), study.get(f"{key}_params", {})
+        if name in classes and isinstance(params, dict):
+            yield from _bind(classes[name], params, ("study", f"{key}_params"), skip={"seed", "search_space"})
+    if arms and "n_trials" in study:
+        yield ("study", "n_trials"), "an ablation runs every arm x seed once; remove n_trials"
+    if data.get("search_space") and not arms and not ({"n_trials", "timeout_s"} & set(study)):
+        yield ("study", "n_trials"), "a search needs study.n_trials or study.timeout_s"
+
+
+def _bind(target: str, params: dict[str, Any], loc: tuple, skip: set[str]) -> Iterator[Error]:
+    module_name, cls_name = target.split(":")
+    signature = inspect.signature(getattr(importlib.import_module(module_name), cls_name))
+    valid = [p for p in signature.parameters if p not in skip and p != "self"]
+    for key in params:
+        if key not in valid:
+            yield (*loc, key), f"{cls_name} has no parameter {key!r}. Valid: {', '.join(valid)}"
+
+
+def _check_model(data: dict[str, Any]) -> Iterator[Error]:
+    model = _table(data, "model")
+    if "model" not in data:
+        return  # pydantic reports the missing section
+    if "pair" in model and ({"student", "guide"} & set(model)):
+        yield ("model",), "give either pair or student + guide, not both"
+    elif "pair" not in model and "student" not in model:
+        yield ("model",), "give pair, or student and guide"
+    elif "student" in model and "guide" not in model:
+        yield ("model", "guide"), "a student needs a guide (a model name, or 'none' for plain InfoNCE)"
+    yield from _name("pair", model.get("pair"), ("model", "pair"))
+    yield from _name("model", model.get("student"), ("model", "student"))
+    yield from _name("guide", model.get("guide"), ("model", "guide"), also="model")
+
+
+def _check_data(data: dict[str, Any]) -> Iterator[Error]:
+    section = _table(data, "data")
+    if "data" in data and ("mixture" in section) == ("sources" in section):
+        yield ("data",), "give exactly one of mixture or sources"
+    yield from _name("mixture", section.get("mixture"), ("data", "mixture"))
+    sources = section.get("sources")
+    for i, source in enumerate(sources if isinstance(sources, list) else []):
+        yield from _name("dataset", source, ("data", "sources", i))
+
+
+def _check_train(data: dict[str, Any]) -> Iterator[Error]:
+    yield from _check_overrides(_table(data, "train"), ("train",))
+
+
+def _check_overrides(
+    values: dict[str, Any], loc: tuple, base: dict[str, Any] | None = None
+) -> Iterator[Error]:
+    """Names in a set of training fields: strategy, its parameters, guide."""
+    merged = {**(base or {}), **values}
+    yield from _name("strategy", values.get("strategy"), (*loc, "strategy"))
+    yield from _name("guide", values.get("guide"), (*loc, "guide"), also="model")
+    params = values.get("strategy_params")
+    if isinstance(params, dict):
+        yield from _strategy_params(merged.get("strategy", "gist"), params, (*loc, "strategy_params"))
+
+
+def _strategy_params(strategy: Any, params: dict[str, Any], loc: tuple) -> Iterator[Error]:
+    """Binds parameters to the strategy function's keyword-only arguments (torchtune-style)."""
+    reg = registry("strategy")
+    if reg is None or strategy not in reg:
+        return
+    valid = strategy_parameters(reg.get(strategy))
+    if valid is None:
+        return
+    for key in params:
+        if key not in valid:
+            yield (
+                (*loc, key),
+                f"strategy {strategy!r} takes no parameter {key!r}. Valid: {', '.join(valid) or '(none)'}",
+            )
+
+
+def strategy_parameters(strategy: Any) -> list[str] | None:
+    """Keyword-only parameter names of a registered strategy, or None when they cannot be read."""
+    declared = getattr(strategy, "params", None) or getattr(strategy, "parameters", None)
+    if isinstance(declared, dict | list | tuple):
+        return list(declared)
+    fn = getattr(strategy, "fn", None) or (strategy if callable(strategy) else None)
+    if fn is None:
+        return None
+    kinds = (inspect.Parameter.KEYWORD_ONLY,)
+    return [p.name for p in inspect.signature(fn).parameters.values() if p.kind in kinds]
+
+
+def _check_arms(data: dict[str, Any]) -> Iterator[Error]:
+    ablation = _table(data, "ablation")
+    arms = ablation.get("arms") if isinstance(ablation.get("arms"), list) else []
+    train = _table(data, "train")
+    names = [arm.get("name") for arm in arms if isinstance(arm, dict)]
+    for i, arm in enumerate(arms):
+        if not isinstance(arm, dict):
+            continue
+        if names.count(arm.get("name")) > 1:
+            yield ("ablation", "arms", i, "name"), f"arm name {arm.get('name')!r} is used twice"
+        overrides = {k: v for k, v in arm.items() if k in TrainConfig.model_fields}
+        yield from _validate_train({**train, **overrides}, ("ablation", "arms", i), only=set(overrides))
+        yield from _check_overrides(overrides, ("ablation", "arms", i), base=train)
+    baseline = ablation.get("baseline")
+    if baseline is not None and baseline not in names:
+        yield ("ablation", "baseline"), f"no arm named {baseline!r}. Arms: {', '.join(map(str, names))}"
+    seeds = ablation.get("seeds")
+    if isinstance(seeds, list) and len(set(map(str, seeds))) != len(seeds):
+        yield ("ablation", "seeds"), "seeds repeat"
+    if arms and data.get("search_space"):
+        yield ("search_space",), "an ablation fixes each trial's configuration: use arms or a search space"
+    if not arms and not data.get("search_space") and "study" in data:
+        yield ("ablation", "arms"), "nothing to run: add [[ablation.arms]] or a [search_space.FIELD]"
+
+
+def _validate_train(values: dict[str, Any], loc: tuple, only: set[str]) -> Iterator[Error]:
+    """Type errors of ``values`` as a TrainConfig, reported for the fields in ``only``."""
+    try:
+        TrainConfig.model_validate(values)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["loc"] and error["loc"][0] in only:
+                yield (*loc, *error["loc"]), f"{error['msg']} (got {error.get('input')!r})"
+
+
+def _check_search_space(data: dict[str, Any]) -> Iterator[Error]:
+    space = data.get("search_space")
+    train = _table(data, "train")
+    for key, spec in (space if isinstance(space, dict) else {}).items():
+        loc = ("search_space", key)
+        field = key.split(".", 1)[0]
+        if field not in TrainConfig.model_fields or (field == "strategy_params") != ("." in key):
+            valid = ", ".join(f for f in TrainConfig.model_fields if f != "strategy_params")
+            yield loc, f"not a training field. Valid: {valid}, strategy_params.NAME"
+            continue
+        if not isinstance(spec, dict):
+            continue
+        kind = spec.get("type")
+        low, high = spec.get("low"), spec.get("high")
+        if kind in ("float", "int") and isinstance(low, int | float) and isinstance(high, int | float):
+            if low >= high:
+                yield (*loc, "low"), f"low ({low}) must be below high ({high})"
+            if spec.get("log") and low <= 0:
+                yield (*loc, "low"), "a log scale needs low > 0"
+            values = [low, high]
+        else:
+            values = spec.get("choices") if isinstance(spec.get("choices"), list) else []
+        for value in values:
+            if field == "strategy_params":
+                yield from _check_overrides(
+                    {"strategy_params": {key.split(".", 1)[1]: value}}, ("search_space",), train
+                )
+                continue
+            yield from ((loc, msg) for _, msg in _validate_train({**train, field: value}, loc, only={field}))
+            yield from ((loc, msg) for _, msg in _check_overrides({field: value}, (), base=train))
+
+
+def _check_suites(data: dict[str, Any]) -> Iterator[Error]:
+    for section in ("objective", "final"):
+        yield from _name("suite", _table(data, section).get("suite"), (section, "suite"))
+    reg = registry("suite")
+    objective = _table(data, "objective")
+    suite, tasks = objective.get("suite"), objective.get("tasks")
+    if reg is None or suite not in reg or not isinstance(tasks, list):
+        return
+    known = suite_tasks(reg.get(suite))
+    for i, task in enumerate(tasks):
+        if known is not None and task not in known:
+            yield (
+                ("objective", "tasks", i),
+                f"suite {suite!r} has no task {task!r}. Tasks: {', '.join(known)}",
+            )
+
+
+def suite_tasks(suite: Any) -> list[str] | None:
+    """Task names of a registered suite, or None when they cannot be read."""
+    tasks = getattr(suite, "tasks", None) or getattr(suite, "task_names", None)
+    if tasks is None:
+        return None
+    return [t if isinstance(t, str) else getattr(t, "name", str(t)) for t in tasks]

@@ -1,0 +1,253 @@
+"""The experiment schema: frozen pydantic records, one per TOML section (``extra="forbid"``).
+
+Example (``experiments/quickstart.toml`` is a complete one)::
+
+    [study]
+    name = "quickstart"
+
+    [model]
+    pair = "all-minilm-l6__all-mpnet-base"
+
+    [data]
+    mixture = "mini-medi"
+    max_examples = 512
+
+    [train]
+    batch_size = 32
+    lr = 2e-5
+
+    [objective]
+    suite = "dev"
+
+    [ablation]
+    seeds = [0, 1]
+    baseline = "infonce"
+
+    [[ablation.arms]]
+    name = "infonce"
+    strategy = "none"
+
+Search spaces map a training field (or ``strategy_params.NAME``) to a distribution::
+
+    [search_space.lr]
+    type = "float"
+    low = 1e-5
+    high = 1e-4
+    log = true
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+# Samplers and pruners stay Optuna's own classes, picked by these names ("module:class").
+SAMPLERS = {
+    "tpe": "optuna.samplers:TPESampler",
+    "random": "optuna.samplers:RandomSampler",
+    "cmaes": "optuna.samplers:CmaEsSampler",
+    "qmc": "optuna.samplers:QMCSampler",
+    "gp": "optuna.samplers:GPSampler",
+    "grid": "optuna.samplers:GridSampler",
+}
+PRUNERS = {
+    "none": "optuna.pruners:NopPruner",
+    "median": "optuna.pruners:MedianPruner",
+    "percentile": "optuna.pruners:PercentilePruner",
+    "hyperband": "optuna.pruners:HyperbandPruner",
+    "successive_halving": "optuna.pruners:SuccessiveHalvingPruner",
+    "threshold": "optuna.pruners:ThresholdPruner",
+}
+
+Scalar = float | int | str | bool
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StudyConfig(_Frozen):
+    """How the Optuna study runs and where it is stored."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    """Study name; also the folder ``runs/<name>/`` and ``reports/<name>/``."""
+    direction: Literal["maximize", "minimize"] = "maximize"
+    sampler: Literal["tpe", "random", "cmaes", "qmc", "gp", "grid"] = "tpe"
+    sampler_params: dict[str, Any] = {}
+    """Keyword arguments of the Optuna sampler class (``seed`` is filled from ``seed``)."""
+    pruner: Literal["none", "median", "percentile", "hyperband", "successive_halving", "threshold"] = "median"
+    pruner_params: dict[str, Any] = {}
+    n_trials: int | None = Field(default=None, ge=1)
+    """Trials to run in total (over all workers); an ablation runs arms x seeds when unset."""
+    timeout_s: float | None = Field(default=None, gt=0)
+    seed: int = 0
+    """Sampler seed."""
+    storage: str | None = None
+    """SQLAlchemy URL, ``journal:PATH`` (an Optuna journal file) or unset: SQLite in ``runs/<name>/``."""
+    heartbeat_interval_s: int = Field(default=10, ge=1)
+    grace_period_s: int = Field(default=60, ge=2)
+    """A running trial whose heartbeat is older than this is failed and retried."""
+    max_retry: int = Field(default=2, ge=0)
+    save_model: bool = False
+    """Also save each trained model under ``runs/<study>/<trial>/model/``."""
+    report: bool = True
+    """Write ``reports/<name>/`` when ``gist-harness run`` finishes."""
+
+
+class ModelConfig(_Frozen):
+    """Student and guide, by pair name or each by name."""
+
+    pair: str | None = None
+    student: str | None = None
+    guide: str | None = None
+    """A zoo model name or a guide kind (``tfidf``, ``bm25``, ``self``, ``none``)."""
+
+
+class DataConfig(_Frozen):
+    """The training data: one registered mixture or a list of registered sources."""
+
+    mixture: str | None = None
+    sources: list[str] | None = None
+    max_examples: int | None = Field(default=None, ge=2)
+    dev_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    seed: int = 0
+    data_dir: str | None = None
+    """The offline data folder; unset: ``GIST_HARNESS_DATA``."""
+
+
+class TrainConfig(_Frozen):
+    """Training parameters of one trial; arms and search spaces override these fields."""
+
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, ge=1)
+    """Optimizer steps; overrides ``epochs`` when set."""
+    batch_size: int = Field(default=32, ge=2)
+    """Pairs per batch; every other pair in the batch is an in-batch negative."""
+    lr: float = Field(default=2e-5, gt=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, le=1)
+    weight_decay: float = Field(default=0.01, ge=0)
+    temperature: float = Field(default=0.01, gt=0)
+    max_seq_len: int | None = Field(default=None, ge=4)
+    """Student (and guide) truncation in tokens; unset: the model's own."""
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    strategy: str = "gist"
+    strategy_params: dict[str, Scalar] = {}
+    margin_strategy: Literal["absolute", "relative"] = "absolute"
+    margin: float = 0.0
+    contrast_anchors: bool = True
+    contrast_positives: bool = True
+    variant: Literal["st", "official"] = "st"
+    guide: str | None = None
+    """Overrides the model section's guide (e.g. an arm with ``guide = "bm25"``)."""
+    guide_mode: Literal["cached", "online"] = "cached"
+    mini_batch_size: int | None = Field(default=None, ge=1)
+    """GradCache mini-batch size; unset: the plain loss."""
+    batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
+    eval_every_steps: int | None = Field(default=None, ge=1)
+    """Score the objective suite (and report to the pruner) every N steps; unset: each epoch."""
+    logging_steps: int = Field(default=10, ge=1)
+    seed: int = 0
+
+
+class FloatParam(_Frozen):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+
+class IntParam(_Frozen):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: int = 1
+
+
+class CategoricalParam(_Frozen):
+    type: Literal["categorical"]
+    choices: list[Scalar] = Field(min_length=1)
+
+
+ParamSpec = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+
+# An arm names a fixed configuration: any TrainConfig field may be overridden.
+_ArmBase = create_model(
+    "_ArmBase",
+    __base__=_Frozen,
+    **{name: (Any, None) for name in TrainConfig.model_fields},  # type: ignore[call-overload]
+)
+
+
+class ArmConfig(_ArmBase):  # type: ignore[valid-type,misc]
+    """One ablation arm: a name plus overrides of ``[train]`` fields."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    untrained: bool = False
+    """The student as loaded, scored without training (a reference row in the report)."""
+    note: str = ""
+
+    def overrides(self) -> dict[str, Any]:
+        return {k: v for k in TrainConfig.model_fields if (v := getattr(self, k)) is not None}
+
+
+class AblationConfig(_Frozen):
+    seeds: list[int] = Field(default=[0], min_length=1)
+    baseline: str | None = None
+    """The arm every other arm is compared with (usually plain InfoNCE)."""
+    arms: list[ArmConfig] = []
+
+
+class ObjectiveConfig(_Frozen):
+    suite: str
+    tasks: list[str] | None = None
+    """Score only these tasks of the suite; unset: all of them."""
+    metric: str = "main_score"
+
+
+class FinalConfig(_Frozen):
+    suite: str
+
+
+class Experiment(_Frozen):
+    """A whole experiment file."""
+
+    study: StudyConfig
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig = TrainConfig()
+    search_space: dict[str, ParamSpec] = {}
+    ablation: AblationConfig = AblationConfig()
+    objective: ObjectiveConfig
+    final: FinalConfig | None = None
+
+    @property
+    def student(self) -> str:
+        return self.model.student or _pair(self.model.pair).student
+
+    @property
+    def guide(self) -> str:
+        return self.model.guide or _pair(self.model.pair).guide
+
+    def trial_config(self, overrides: dict[str, Any]) -> TrainConfig:
+        """The training config of one trial: ``[train]``, then ``overrides`` (dotted keys allowed)."""
+        data = self.train.model_dump()
+        for key, value in overrides.items():
+            if key.startswith("strategy_params."):
+                data["strategy_params"] = {**data["strategy_params"], key.split(".", 1)[1]: value}
+            else:
+                data[key] = value
+        if data.get("guide") is None:
+            data["guide"] = self.guide
+        return TrainConfig.model_validate(data)
+
+    def arm(self, name: str) -> ArmConfig:
+        return next(a for a in self.ablation.arms if a.name == name)
+
+
+def _pair(name: str | None):
+    from harness.pairs import PAIRS
+
+    return PAIRS.get(name or "")

@@ -1,0 +1,116 @@
+"""Tidy tables over loaded study results: the rows of ``results.csv`` and per-arm score lookups."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
+
+from harness.results import StudyResults, TrialResult
+
+UNTRAINED_ARM = "untrained"
+CSV_COLUMNS = [
+    "study", "trial", "arm", "seed", "state", "model", "task", "category", "split", "subset",
+    "metric", "main_score", "in_domain", "mteb_version", "task_revision", "seconds",
+]  # fmt: skip
+
+
+def arm_of(result: TrialResult) -> str:
+    """The arm name of a trial; plain search trials without an arm are named by their number."""
+    return result.trial.arm or f"#{result.trial.number}"
+
+
+def results_frame(results: StudyResults) -> pd.DataFrame:
+    """One row per trial × task × split × subset (``results.csv``), in trial order.
+
+    Trials without scores (running, failed, pruned) get one row per task known from the other trials,
+    with an empty ``main_score``, so a partial study shows what is missing. The untrained student's
+    scores come first with arm ``untrained`` and no trial number.
+    """
+    study = results.manifest.study
+    rows: list[dict] = []
+    if results.untrained is not None:
+        for s in results.untrained.rows:
+            rows.append({"study": study, "trial": None, "arm": UNTRAINED_ARM, "seed": None, "state": "COMPLETE",
+                         **s.model_dump(), "in_domain": False})  # fmt: skip
+    known = {}
+    for r in results.trials:
+        for s in r.scores.rows if r.scores else []:
+            known.setdefault((s.task, s.split, s.subset), s)
+    for r in results.trials:
+        t = r.trial
+        base = {"study": study, "trial": t.number, "arm": arm_of(r), "seed": t.seed, "state": t.state}
+        if r.scores and r.scores.rows:
+            for s in r.scores.rows:
+                rows.append({**base, **s.model_dump(), "in_domain": s.task in t.in_domain_tasks})
+            continue
+        for s in known.values():
+            rows.append({**base, "model": "", "task": s.task, "category": s.category, "split": s.split,
+                         "subset": s.subset, "metric": s.metric, "main_score": None,
+                         "in_domain": s.task in t.in_domain_tasks})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=CSV_COLUMNS)
+    return frame.astype({"trial": "Int64", "seed": "Int64"})
+
+
+@dataclass
+class ScoreIndex:
+    """Completed scores, indexed for the statistics.
+
+    Attributes:
+        scores: arm -> task -> seed -> main score (mean over the task's splits and subsets, as MTEB
+            averages subsets). A seed completed twice keeps the later trial.
+        untrained: task -> main score of the untrained student.
+        categories: task -> MTEB category, ordered by category then task.
+        arms: trained arms in first-trial order, the baseline first when present.
+        in_domain: task -> arms whose training data overlaps the task's train split.
+    """
+
+    scores: dict[str, dict[str, dict[int, float]]]
+    untrained: dict[str, float]
+    categories: dict[str, str]
+    arms: list[str]
+    in_domain: dict[str, list[str]]
+
+
+def score_index(results: StudyResults) -> ScoreIndex:
+    """Builds the :class:`ScoreIndex` of the COMPLETE trials and the untrained student."""
+    scores: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    categories: dict[str, str] = {}
+    in_domain: dict[str, set[str]] = defaultdict(set)
+    arms: list[str] = []
+    for r in results.trials:
+        if arm_of(r) not in arms:
+            arms.append(arm_of(r))
+        if r.trial.state != "COMPLETE" or not r.scores:
+            continue
+        seed = r.trial.seed if r.trial.seed is not None else r.trial.number
+        for task, (category, value) in _task_means(r.scores.rows).items():
+            categories[task] = category
+            scores[arm_of(r)][task][seed] = value
+        for task in r.trial.in_domain_tasks:
+            in_domain[task].add(arm_of(r))
+    untrained = {}
+    if results.untrained is not None:
+        for task, (category, value) in _task_means(results.untrained.rows).items():
+            categories.setdefault(task, category)
+            untrained[task] = value
+    baseline = results.manifest.baseline_arm
+    arms = [a for a in arms if a in scores]
+    if baseline in arms:
+        arms = [baseline] + [a for a in arms if a != baseline]
+    ordered = dict(sorted(categories.items(), key=lambda kv: (kv[1], kv[0])))
+    return ScoreIndex(
+        scores={a: dict(t) for a, t in scores.items()},
+        untrained=untrained,
+        categories=ordered,
+        arms=arms,
+        in_domain={t: sorted(a) for t, a in in_domain.items() if t in ordered},
+    )
+
+
+def _task_means(rows) -> dict[str, tuple[str, float]]:
+    grouped: dict[str, list] = defaultdict(list)
+    for s in rows:
+        grouped[s.task].append(s)
+    return {t: (g[0].category, sum(s.main_score for s in g) / len(g)) for t, g in grouped.items()}

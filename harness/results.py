@@ -1,0 +1,354 @@
+"""Stored result records of a study, and their JSON files.
+
+The study runner writes these files; the report layer reads only these files (never torch, mteb or
+an Optuna storage), so a report rebuilds in seconds. Layout of one study folder::
+
+    runs/<study>/
+        manifest.json           StudyManifest   (written at start, rewritten after every trial)
+        untrained/scores.json   ScoreTable      (the untrained student on the final suite; optional)
+        trial-0000/trial.json   TrialRecord     (written when the trial starts, rewritten when it ends)
+        trial-0000/scores.json  ScoreTable      (final-suite scores; COMPLETE trials only)
+        trial-0000/run.json     RunRecord       (loss curve, mask diagnostics, timings; when training ran)
+
+Trial folders are found by ``*/trial.json``, so the folder name is free; :func:`trial_dirname` gives the
+conventional one. ``scores.parquet`` (the tidy table of :class:`ScoreRow` columns) is read when
+``scores.json`` is absent. Every write is atomic (temporary file + ``os.replace``), so a worker killed
+mid-write leaves the previous version, never half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import UserError
+
+SCHEMA_VERSION = 1
+TrialState = Literal["COMPLETE", "RUNNING", "FAIL", "PRUNED", "WAITING"]
+UNTRAINED_DIR = "untrained"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrialRecord(_Record):
+    """One Optuna trial: which arm and seed it ran, with what configuration, and how it ended."""
+
+    study: str
+    """Study name (the folder name under ``runs/``)."""
+    number: int
+    """Optuna trial number (0-based, unique within the study)."""
+    state: TrialState
+    """Optuna state name; RUNNING trials are shown as such in partial reports."""
+    arm: str | None = None
+    """Ablation arm name (e.g. ``"infonce"``, ``"gist"``); None for a plain search trial."""
+    seed: int | None = None
+    """Training seed of this trial."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Optuna parameters of the trial (sampled or enqueued), as in ``trial.params``."""
+    config: dict[str, Any] = Field(default_factory=dict)
+    """The full resolved training configuration (JSON-able snapshot of the experiment for this trial)."""
+    guide: str | None = None
+    """Guide name (``"all-mpnet-base"``, ``"bm25"``, ``"none"`` for InfoNCE, ...)."""
+    strategy: str | None = None
+    """Masking strategy name (``"none"`` for InfoNCE, ``"gist"``, ``"random"``, ...)."""
+    value: float | None = None
+    """Objective value reported to Optuna (None unless COMPLETE)."""
+    started: datetime | None = None
+    """Start time (UTC)."""
+    finished: datetime | None = None
+    """End time (UTC); None while RUNNING."""
+    wall_seconds: float | None = None
+    """Wall-clock seconds from start to end (training + scoring)."""
+    in_domain_tasks: list[str] = Field(default_factory=list)
+    """Tasks whose own train split overlaps this trial's training data (from the data layer's leakage check)."""
+    error: str | None = None
+    """One-line reason for FAIL or PRUNED trials."""
+
+
+class ScoreRow(_Record):
+    """One main score of one model on one task split/subset (the tidy row of ``evaluate()``)."""
+
+    model: str
+    """Model name or path that was scored."""
+    task: str
+    """Task name (``local:STSBenchmark``, ...)."""
+    category: str
+    """MTEB category (``STS``, ``Classification``, ``Retrieval``, ...)."""
+    split: str
+    """Evaluation split (``test``, ...)."""
+    subset: str = "default"
+    """Subset / language (``default`` when the task has none)."""
+    metric: str
+    """Name of the main metric (``cosine_spearman``, ``accuracy``, ``ndcg_at_10``, ...)."""
+    main_score: float
+    """Value of the main metric (higher is better, as in MTEB)."""
+    mteb_version: str = ""
+    """Version of mteb that computed the score."""
+    task_revision: str = ""
+    """Revision (or checksum) of the task data."""
+    seconds: float | None = None
+    """Seconds spent evaluating this task."""
+
+
+class ScoreTable(_Record):
+    """The content of ``scores.json``: the scores of one model on one suite."""
+
+    suite: str = ""
+    """Name of the suite that was run (usually the experiment's final suite)."""
+    rows: list[ScoreRow] = Field(default_factory=list)
+    """One row per task × split × subset."""
+
+
+class DiagnosticsPoint(_Record):
+    """Mask diagnostics of the guided loss, averaged over one logging interval."""
+
+    step: int
+    """Optimiser step at the end of the interval."""
+    drop_rate: float
+    """Share of in-batch candidates dropped by the strategy (0 for InfoNCE)."""
+    kept_per_anchor_mean: float
+    """Mean number of negatives kept per anchor."""
+    kept_per_anchor_min: float
+    """Smallest number of negatives kept by any anchor."""
+    share_no_negatives: float
+    """Share of anchors left with no negative at all."""
+    fn_precision: float | None = None
+    """Of the dropped candidates, the share that are true false negatives (None without labels)."""
+    fn_recall: float | None = None
+    """Of the true false negatives in the batch, the share that were dropped (None without labels)."""
+    guide_seconds: float = 0.0
+    """Seconds per step spent looking up or computing guide similarities."""
+    step_seconds: float = 0.0
+    """Seconds per optimiser step, guide included."""
+
+
+class RunRecord(_Record):
+    """What one training run measured (returned by ``train()``, stored as ``run.json``)."""
+
+    loss_curve: list[tuple[int, float]] = Field(default_factory=list)
+    """Training loss as (step, loss) at each logging step."""
+    diagnostics: list[DiagnosticsPoint] = Field(default_factory=list)
+    """Mask diagnostics per logging step."""
+    steps: int | None = None
+    """Optimiser steps run."""
+    train_seconds: float | None = None
+    """Wall-clock seconds of training (scoring excluded)."""
+    peak_memory_mb: float | None = None
+    """Peak memory in MiB (CUDA max allocated on GPU, max RSS on CPU)."""
+    guide_cache_seconds: float | None = None
+    """Seconds to build the guide embedding cache (0 when it was already on disk, None without a guide)."""
+
+
+class HistoryTrial(_Record):
+    """One trial as Optuna stored it, enough to redraw Optuna's plots without a storage."""
+
+    number: int
+    """Optuna trial number."""
+    state: TrialState
+    """Optuna state name."""
+    value: float | None = None
+    """Objective value (COMPLETE trials)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """``trial.params``."""
+    intermediate_values: dict[int, float] = Field(default_factory=dict)
+    """Values reported with ``trial.report(value, step)``, by step."""
+    started: datetime | None = None
+    """``trial.datetime_start``."""
+    finished: datetime | None = None
+    """``trial.datetime_complete``."""
+
+
+class StudyManifest(_Record):
+    """Everything needed to reproduce a study and redraw its Optuna plots (``manifest.json``)."""
+
+    schema_version: int = SCHEMA_VERSION
+    """Version of this file layout."""
+    study: str
+    """Study name."""
+    direction: Literal["maximize", "minimize"] = "maximize"
+    """Optimisation direction of the objective."""
+    objective: str = ""
+    """What the objective measures, e.g. ``"sts-quick: mean main_score"``."""
+    baseline_arm: str = "infonce"
+    """Arm every other arm is compared against."""
+    student: str = ""
+    """Student model name."""
+    final_suite: str = ""
+    """Suite the arms are scored on in the report."""
+    experiment_path: str = ""
+    """Path of the experiment TOML as given on the command line."""
+    experiment_toml: str = ""
+    """Full text of the experiment TOML."""
+    command: str = ""
+    """The exact command line that started the study."""
+    harness_version: str = ""
+    """``harness.__version__``."""
+    package_versions: dict[str, str] = Field(default_factory=dict)
+    """Versions of python, torch, transformers, sentence-transformers, mteb, optuna, ..."""
+    hardware: dict[str, str] = Field(default_factory=dict)
+    """Platform, CPU, cores, memory, GPU name and driver."""
+    git_commit: str = ""
+    """Commit of the harness checkout (with ``-dirty`` when it had local changes)."""
+    data_checksums: dict[str, str] = Field(default_factory=dict)
+    """sha256 of every data file the study read, by path relative to the data folder."""
+    storage_url: str = ""
+    """Optuna storage URL (a password in it is hidden in reports)."""
+    created: datetime | None = None
+    """When the study was created (UTC)."""
+    history: list[HistoryTrial] = Field(default_factory=list)
+    """Optuna's view of every trial (values, params, intermediate values)."""
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def write_record(path: str | Path, record: BaseModel) -> Path:
+    """Writes ``record`` as indented JSON to ``path`` atomically (temporary file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = record.model_dump_json(indent=2)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_record(path: str | Path, cls: type[R]) -> R:
+    """Reads one record; corrupt or invalid JSON raises a one-line :class:`UserError` naming the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise UserError(
+            f"{path}: not a valid {cls.__name__}: field {where}: {first['msg']} ({exc.error_count()} error(s))"
+        ) from None
+
+
+def trial_dirname(number: int) -> str:
+    """Conventional folder name of a trial: ``trial-0007``."""
+    return f"trial-{number:04d}"
+
+
+def save_trial(
+    study_dir: str | Path,
+    trial: TrialRecord,
+    scores: ScoreTable | None = None,
+    run: RunRecord | None = None,
+) -> Path:
+    """Writes ``trial.json`` (and ``scores.json`` / ``run.json`` when given); returns the trial folder."""
+    folder = Path(study_dir) / trial_dirname(trial.number)
+    if run is not None:
+        write_record(folder / "run.json", run)
+    if scores is not None:
+        write_record(folder / "scores.json", scores)
+    write_record(folder / "trial.json", trial)  # last: a trial.json saying COMPLETE means the rest is there
+    return folder
+
+
+@dataclass
+class TrialResult:
+    """A trial with its optional scores and run record, as loaded from its folder."""
+
+    trial: TrialRecord
+    scores: ScoreTable | None = None
+    run: RunRecord | None = None
+    folder: Path | None = None
+
+
+@dataclass
+class StudyResults:
+    """Everything stored for one study."""
+
+    manifest: StudyManifest
+    trials: list[TrialResult] = field(default_factory=list)
+    untrained: ScoreTable | None = None
+    folder: Path | None = None
+
+
+def _read_scores(folder: Path) -> ScoreTable | None:
+    if (folder / "scores.json").exists():
+        return read_record(folder / "scores.json", ScoreTable)
+    parquet = folder / "scores.parquet"
+    if not parquet.exists():
+        return None
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(parquet)
+        rows = [ScoreRow.model_validate(r) for r in frame.to_dict(orient="records")]
+    except (ValidationError, OSError, ValueError) as exc:
+        raise UserError(f"{parquet}: not a valid score table ({type(exc).__name__})") from None
+    return ScoreTable(rows=rows)
+
+
+def load_trial_dir(folder: str | Path) -> TrialResult:
+    """Loads one trial folder (``trial.json`` + optional ``scores.json``/``scores.parquet``/``run.json``)."""
+    folder = Path(folder)
+    trial = read_record(folder / "trial.json", TrialRecord)
+    run = read_record(folder / "run.json", RunRecord) if (folder / "run.json").exists() else None
+    return TrialResult(trial=trial, scores=_read_scores(folder), run=run, folder=folder)
+
+
+def load_study_dir(path: str | Path) -> StudyResults:
+    """Loads a study folder, or a single trial folder inside one (then only that trial is kept).
+
+    Raises:
+        UserError: when ``path`` holds no study (no ``manifest.json`` or ``trial.json``), or a file is
+            corrupt; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: no such folder (expected runs/<study>/ with a manifest.json)")
+    only: int | None = None
+    if not (path / "manifest.json").exists() and (path / "trial.json").exists():
+        only = load_trial_dir(path).trial.number
+        path = path.parent
+    if not (path / "manifest.json").exists():
+        nested = sorted(p.parent.name for p in path.glob("*/manifest.json"))
+        hint = f"; studies inside: {', '.join(nested)}" if nested else ""
+        raise UserError(f"{path}: no study here (no manifest.json or trial.json){hint}")
+    manifest = read_record(path / "manifest.json", StudyManifest)
+    trials = [load_trial_dir(p.parent) for p in sorted(path.glob("*/trial.json"))]
+    trials = [t for t in trials if only is None or t.trial.number == only]
+    trials.sort(key=lambda t: t.trial.number)
+    untrained = path / UNTRAINED_DIR
+    return StudyResults(
+        manifest=manifest,
+        trials=trials,
+        untrained=_read_scores(untrained) if untrained.is_dir() else None,
+        folder=path,
+    )
+
+
+def score_table(frame: Any, suite: str = "") -> ScoreTable:
+    """Turns the tidy DataFrame returned by ``evaluate()`` into a :class:`ScoreTable` for ``scores.json``."""
+    fields = set(ScoreRow.model_fields)
+    rows = [
+        ScoreRow.model_validate({k: v for k, v in r.items() if k in fields})
+        for r in frame.to_dict(orient="records")
+    ]
+    return ScoreTable(suite=suite, rows=rows)

@@ -1,0 +1,126 @@
+"""What every local task shares: the data folder, checksummed files, honest metadata, its texts.
+
+A local task is an mteb abstract task (``AbsTaskSTS``, ``AbsTaskClassification``, ...) whose
+``load_data`` reads the offline data folder instead of the Hugging Face Hub. mteb's own evaluator
+scores it. The metadata's ``dataset`` names the local files and a checksum of them instead of a hub
+repository and commit, so a result can never be mistaken for a hub run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from mteb.abstasks.task_metadata import TaskMetadata
+
+from harness.errors import UserError
+from harness.tasks._checksums import FILE_SHA256
+
+DATA_ENV = "GIST_HARNESS_DATA"
+Role = Literal["test", "train"]
+
+
+def resolve_data_dir(explicit: str | Path | None = None) -> Path:
+    """The data folder: ``explicit`` if given, else ``$GIST_HARNESS_DATA``; a ``UserError`` otherwise."""
+    chosen = explicit if explicit is not None else os.environ.get(DATA_ENV)
+    if not chosen:
+        raise UserError(f"no data folder: pass --data-dir DIR or set {DATA_ENV} to the folder holding MANIFEST.md")
+    path = Path(chosen).expanduser()
+    if not path.is_dir():
+        raise UserError(f"data folder {path} does not exist (from --data-dir or {DATA_ENV})")
+    return path
+
+
+def revision(files: Iterable[str]) -> str:
+    """A 40-hex digest of the files' relative paths and sha256 sums: the local task's 'revision'."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(f"{name} {FILE_SHA256[name]}\n".encode())
+    return digest.hexdigest()[:40]
+
+
+@cache
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def verify_files(data_dir: Path, files: Iterable[str]) -> None:
+    """Refuses a data folder whose files are missing or differ from the checksummed copies."""
+    problems = []
+    for name in files:
+        path = data_dir / name
+        if not path.is_file():
+            problems.append(f"{path} is missing")
+            continue
+        stat = path.stat()
+        if _sha256(path, stat.st_size, stat.st_mtime_ns) != FILE_SHA256[name]:
+            problems.append(f"{path} differs from the copy the task was checked against (sha256 mismatch)")
+    if problems:
+        raise UserError("data folder does not match MANIFEST.md: " + "; ".join(problems))
+
+
+def local_metadata(*, name: str, files: Iterable[str], hub: type | None = None, **fields: Any) -> TaskMetadata:
+    """Validated metadata for a local task.
+
+    Args:
+        name: the local task name (``local:...``), distinct from every hub task.
+        files: data files read, relative to the data folder; their checksum becomes the revision.
+        hub: the mteb task class this copy stands in for; its metadata (reference, licence, citation,
+            main score, ...) is kept and ``adapted_from`` points at it.
+        **fields: metadata fields to set or override.
+    """
+    files = tuple(files)
+    dataset = {"path": "local:" + ",".join(sorted({f.split("/")[0] for f in files})), "revision": revision(files)}
+    base: dict[str, Any] = {}
+    if hub is not None:
+        base = hub.metadata.model_dump(exclude={"superseded_by"})
+        base["adapted_from"] = [hub.metadata.name]
+    return TaskMetadata(**{**base, **fields, "name": name, "dataset": dataset})
+
+
+class LocalTask:
+    """Mixin placed before an mteb abstract task: data from the data folder, nothing from the hub.
+
+    Subclasses set ``files`` and ``metadata`` and implement ``read(data_dir)``, which returns the
+    ``dataset`` structure the mteb abstract task expects. ``splits_read`` names every split ``read``
+    returns and its role: ``"test"`` (scored) or ``"train"`` (used by the evaluator, e.g. the
+    examples a classification probe is fitted on).
+    """
+
+    files: ClassVar[tuple[str, ...]]
+    splits_read: ClassVar[dict[str, Role]] = {"test": "test"}
+    hub_name: ClassVar[str | None] = None  # the MTEB task this copy reproduces, if any
+    metadata: TaskMetadata
+    dataset: Any
+    data_loaded: bool
+
+    def __init__(self, data_dir: str | Path | None = None, seed: int = 42) -> None:
+        self.data_dir = resolve_data_dir(data_dir)
+        super().__init__(seed=seed)  # type: ignore[call-arg]
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        """Reads the local files (checksums verified first); mteb calls this before evaluating."""
+        if self.data_loaded:
+            return
+        verify_files(self.data_dir, self.files)
+        self.dataset = self.read(self.data_dir)
+        self.data_loaded = True
+
+    def unload_data(self) -> None:
+        self.dataset = None
+        self.data_loaded = False
+
+    def read(self, data_dir: Path) -> Any:
+        raise NotImplementedError
+
+    def texts(self) -> dict[str, set[str]]:
+        """Every text the evaluator embeds, per split (all of ``splits_read``)."""
+        self.load_data()
+        return {split: self.split_texts(split) for split in self.splits_read}
+
+    def split_texts(self, split: str) -> set[str]:
+        raise NotImplementedError
