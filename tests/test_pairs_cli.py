@@ -19,7 +19,12 @@ def test_pairs_point_at_zoo_models():
     assert (pair.student, pair.guide) == ("all-minilm-l6", "all-mpnet-base") and pair.offline
     assert PAIRS.get("all-minilm-l6__all-minilm-l6").offline
     assert not PAIRS.get("bge-small__uae-large").offline
-    for name in ["all-minilm-l6__uae-large", "bge-base__uae-large", "bge-large__uae-large", "bge-small__bge-large"]:
+    for name in [
+        "all-minilm-l6__uae-large",
+        "bge-base__uae-large",
+        "bge-large__uae-large",
+        "bge-small__bge-large",
+    ]:
         assert name in PAIRS
 
 
@@ -45,6 +50,8 @@ def test_unknown_model_is_one_line_exit_2(capsys):
 def test_version_and_help_via_python_dash_m():
     out = subprocess.run([sys.executable, "-m", "harness", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == f"gist-harness {__version__}"
-    helptext = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True).stdout
+    helptext = subprocess.run(
+        [sys.executable, "-m", "harness", "--help"], capture_output=True, text=True
+    ).stdout
     for command in ["ls", "models"]:
         assert command in helptext
