@@ -44,3 +44,14 @@ def mpnet():
     from harness.models import load_model
 
     return load_model("all-mpnet-base", device="cpu")
+
+
+# Tests that read the real data folder or load the real packaged models are integration tests:
+# they are marked ``slow`` (deselected by default, run by ``pytest -m slow`` / ``tox -e slow``).
+_INTEGRATION_FIXTURES = {"data_dir", "minilm", "mpnet"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

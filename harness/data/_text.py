@@ -89,7 +89,7 @@ def csv_records(
     Raises:
         UserError: for a quoting error, naming the line.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)  # type: ignore[arg-type]
     start = 1
     while True:
         try:
@@ -97,7 +97,9 @@ def csv_records(
         except StopIteration:
             return
         except csv.Error as exc:
-            raise UserError(f"{where}:{start}: malformed CSV record ({exc}); expected {delimiter!r}-separated fields")
+            raise UserError(
+                f"{where}:{start}: malformed CSV record ({exc}); expected {delimiter!r}-separated fields"
+            ) from None
         yield start, fields
         start = reader.line_num + 1
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.results import StudyResults, TrialResult
+from harness.results import ScoreRow, StudyResults, TrialResult
 
 UNTRAINED_ARM = "untrained"
 CSV_COLUMNS = [
@@ -34,7 +34,7 @@ def results_frame(results: StudyResults) -> pd.DataFrame:
         for s in results.untrained.rows:
             rows.append({"study": study, "trial": None, "arm": UNTRAINED_ARM, "seed": None, "state": "COMPLETE",
                          **s.model_dump(), "in_domain": False})  # fmt: skip
-    known = {}
+    known: dict[tuple[str, str, str], ScoreRow] = {}
     for r in results.trials:
         for s in r.scores.rows if r.scores else []:
             known.setdefault((s.task, s.split, s.subset), s)
@@ -84,7 +84,7 @@ def score_index(results: StudyResults) -> ScoreIndex:
             arms.append(arm_of(r))
         if r.trial.state != "COMPLETE" or not r.scores:
             continue
-        seed = r.trial.seed if r.trial.seed is not None else r.trial.number
+        seed = r.trial.seed if r.trial.seed is not None else 0
         for task, (category, value) in _task_means(r.scores.rows).items():
             categories[task] = category
             scores[arm_of(r)][task][seed] = value

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from scipy import stats as _scipy_stats
 
@@ -85,7 +86,7 @@ def paired_t(arm: Sequence[float], baseline: Sequence[float]) -> PairedTest:
     return PairedTest(mean_diff, t, p, n)
 
 
-def paired_by_key(arm: Mapping[object, float], baseline: Mapping[object, float]) -> PairedTest:
+def paired_by_key(arm: Mapping[Any, float], baseline: Mapping[Any, float]) -> PairedTest:
     """:func:`paired_t` over the keys (seeds or tasks) present in both mappings, in sorted key order."""
     keys = sorted(set(arm) & set(baseline), key=str)
     return paired_t([arm[k] for k in keys], [baseline[k] for k in keys])
@@ -107,12 +108,12 @@ def variance_importance(params: Sequence[Mapping[str, object]], values: Sequence
     names = sorted({k for p in params for k in p})
     result: dict[str, float] = {}
     for name in names:
-        keys = [_group_key(p.get(name)) for p in params]
+        keys: list[object] = [_group_key(p.get(name)) for p in params]
         distinct = sorted(set(keys), key=str)
         if len(distinct) < 2:
             continue
         if len(distinct) > 5 and all(isinstance(k, int | float) for k in keys):
-            keys = _bins(keys, 5)
+            keys = list(_bins(keys, 5))
         groups: dict[object, list[float]] = {}
         for key, value in zip(keys, values, strict=True):
             groups.setdefault(key, []).append(value)

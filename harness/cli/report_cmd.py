@@ -1,0 +1,142 @@
+"""``gist-harness report STUDY_OR_RUN_DIR | STORAGE_URL --study NAME``: write a study's report.
+
+Writes ``<out>/<study>/index.html`` (self-contained), ``README.md`` (figures as relative PNG files),
+``results.csv`` (one row per trial × task) and ``figures/*.png``. From a run folder it reads only the
+stored JSON files; from an Optuna storage URL it converts the stored trials into the same records
+(scores and run records come from the trials' user attributes ``scores`` and ``run`` when present).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UserError
+from harness.results import (
+    HistoryTrial,
+    RunRecord,
+    ScoreTable,
+    StudyManifest,
+    StudyResults,
+    TrialRecord,
+    TrialResult,
+    TrialState,
+    load_study_dir,
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write the HTML/Markdown report of a study (arms vs InfoNCE, CIs, plots, provenance)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument(
+        "source", help="study folder runs/<study>/, one trial folder in it, or an Optuna storage URL"
+    )
+    parser.add_argument("--study", help="study name (required with a storage URL)")
+    parser.add_argument(
+        "--out", default="reports", help="output folder; the report goes to OUT/<study>/ (default: reports)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.report import build_report, render_files  # matplotlib/scipy only when reporting
+
+    if "://" in args.source:
+        if not args.study:
+            raise UserError(f"{args.source}: a storage URL needs --study NAME")
+        results = results_from_storage(args.source, args.study)
+    else:
+        results = load_study_dir(args.source)
+        if args.study and args.study != results.manifest.study:
+            raise UserError(f"{args.source}: holds study {results.manifest.study!r}, not {args.study!r}")
+    target = Path(args.out) / results.manifest.study
+    write_files(target, render_files(build_report(results)))
+    n = len(results.trials)
+    print(
+        f"report of {results.manifest.study} ({n} trial{'s' * (n != 1)}): {target / 'index.html'}, {target / 'README.md'}"
+    )
+    return 0
+
+
+def write_files(target: Path, files: dict[str, bytes]) -> None:
+    """Writes every file atomically; PNGs left over from an earlier report are removed."""
+    for old in (target / "figures").glob("*.png"):
+        if f"figures/{old.name}" not in files:
+            old.unlink()
+    for relative, data in files.items():
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+
+
+def results_from_storage(url: str, study_name: str) -> StudyResults:
+    """Reads a study from an Optuna storage and converts it into the stored-result records.
+
+    The study's user attribute ``manifest`` (a :class:`StudyManifest` dict) is used when present; trial
+    user attributes ``arm``, ``seed``, ``scores`` (list of ScoreRow dicts), ``run`` (RunRecord dict) and
+    ``in_domain_tasks`` fill the trial records.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=url)
+    except KeyError:
+        names = optuna.study.get_all_study_names(storage=url)
+        raise UserError(
+            f"{url}: no study {study_name!r}; studies there: {', '.join(names) or 'none'}"
+        ) from None
+    except Exception as exc:  # SQLAlchemy/journal errors: bad URL, unreachable server, ...
+        raise UserError(f"{url}: cannot open the Optuna storage ({type(exc).__name__}: {exc})") from None
+    trials = [_trial_result(study_name, t) for t in study.get_trials(deepcopy=False)]
+    history = [
+        HistoryTrial(
+            number=t.number,
+            state=_state(t),
+            value=t.value if _state(t) == "COMPLETE" else None,
+            params=dict(t.params),
+            intermediate_values=dict(t.intermediate_values),
+            started=t.datetime_start,
+            finished=t.datetime_complete,
+        )  # fmt: skip
+        for t in study.get_trials(deepcopy=False)
+    ]
+    stored: dict[str, Any] = dict(study.user_attrs.get("manifest") or {})
+    stored.update(study=study_name, storage_url=url, history=history)
+    if len(study.directions) == 1:
+        stored.setdefault("direction", study.direction.name.lower())
+    return StudyResults(manifest=StudyManifest.model_validate(stored), trials=trials)
+
+
+def _state(trial) -> TrialState:
+    name = trial.state.name
+    return name if name in ("COMPLETE", "RUNNING", "FAIL", "PRUNED") else "WAITING"
+
+
+def _trial_result(study_name: str, t) -> TrialResult:
+    attrs = t.user_attrs
+    seconds = (
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        if t.datetime_complete and t.datetime_start
+        else None
+    )
+    record = TrialRecord(
+        study=study_name, number=t.number, state=_state(t), arm=attrs.get("arm", t.params.get("arm")),
+        seed=attrs.get("seed", t.params.get("seed")), params=dict(t.params), config=attrs.get("config", {}),
+        guide=attrs.get("guide"), strategy=attrs.get("strategy"),
+        value=t.value if _state(t) == "COMPLETE" else None, started=t.datetime_start,
+        finished=t.datetime_complete, wall_seconds=seconds, in_domain_tasks=attrs.get("in_domain_tasks", []),
+        error=attrs.get("error"),
+    )  # fmt: skip
+    scores = ScoreTable(rows=attrs["scores"]) if attrs.get("scores") else None
+    run = RunRecord.model_validate(attrs["run"]) if attrs.get("run") else None
+    return TrialResult(trial=record, scores=scores, run=run)

@@ -1,0 +1,63 @@
+"""Training data: offline sources, hub sources, user files, mixtures and leakage checks.
+
+Public API (implementation in private-ish modules, re-exported here):
+
+* :data:`DATASETS`, :func:`load_source`, :func:`listing` — registered sources
+  (``gist-harness ls datasets``); ``file:PATH`` names load user files.
+* :data:`MIXTURES`, :func:`build_mixture`, :func:`mixture_listing` — mixtures with caps, weights,
+  duplicate removal, seeded shuffling, ``max_examples`` and a dev split.
+* :func:`check_leakage`, :func:`drop_leaked` — training/evaluation overlap.
+* :func:`data_dir` — the data folder (explicit > ``$GIST_HARNESS_DATA``).
+* :mod:`harness.data.files` — readers for every file format of the data folder (also used by the
+  evaluation tasks).
+"""
+
+from harness.data import hub as _hub  # noqa: F401  (registers the hub sources)
+from harness.data.examples import to_dataset
+from harness.data.hub import HubSpec, load_hub_examples, register_hub
+from harness.data.leakage import (
+    LeakageReport,
+    Overlap,
+    check_leakage,
+    find_overlaps,
+    normalize_text,
+    token_key,
+)
+from harness.data.mixtures import (
+    MIXTURES,
+    Component,
+    Mixture,
+    MixtureSpec,
+    build_mixture,
+    drop_leaked,
+    mixture_listing,
+)
+from harness.data.sources import DATASETS, SourceSpec, data_dir, listing, load_source, source_examples
+from harness.data.userfiles import read_user_file
+
+__all__ = [
+    "DATASETS",
+    "MIXTURES",
+    "Component",
+    "HubSpec",
+    "LeakageReport",
+    "Mixture",
+    "MixtureSpec",
+    "Overlap",
+    "SourceSpec",
+    "build_mixture",
+    "check_leakage",
+    "data_dir",
+    "drop_leaked",
+    "find_overlaps",
+    "listing",
+    "load_hub_examples",
+    "load_source",
+    "mixture_listing",
+    "normalize_text",
+    "read_user_file",
+    "register_hub",
+    "source_examples",
+    "to_dataset",
+    "token_key",
+]

@@ -1,0 +1,244 @@
+"""Figures of the report, drawn with matplotlib's object API (no pyplot state, Agg canvas).
+
+Optuna's plots (history, importances, parallel coordinates, intermediate values) are redrawn from the
+history stored in ``manifest.json``, so no Optuna storage or study object is needed. Each function
+returns a :class:`Figure` (PNG bytes) or None when the study has nothing to show for it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as MplFigure
+
+from harness.report.load import ScoreIndex, arm_of
+from harness.report.stats import mean_ci, variance_importance
+from harness.results import HistoryTrial, StudyResults
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+UNTRAINED_COLOR = "#7f7f7f"
+
+
+@dataclass
+class Figure:
+    """One rendered figure: file stem, title, caption and PNG bytes."""
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+
+
+def _new(width: float = 7.0, height: float = 3.6) -> tuple[MplFigure, Axes]:
+    fig = MplFigure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _png(fig: MplFigure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def arm_colors(arms: list[str]) -> dict[str, str]:
+    return {arm: PALETTE[i % len(PALETTE)] for i, arm in enumerate(arms)}
+
+
+def category_deltas(results: StudyResults, index: ScoreIndex) -> Figure | None:
+    """Bars: each arm's Δ vs the baseline per category (error bars: 95% CI of the paired seed differences)."""
+    baseline = results.manifest.baseline_arm
+    others = [a for a in index.arms if a != baseline]
+    if baseline not in index.scores or not (others or index.untrained):
+        return None
+    groups: dict[str, list[str]] = {}
+    for task, category in index.categories.items():
+        groups.setdefault(category, []).append(task)
+    groups["All tasks"] = list(index.categories)
+    fig, ax = _new()
+    colors = arm_colors(index.arms)
+    series = ([("untrained", UNTRAINED_COLOR)] if index.untrained else []) + [(a, colors[a]) for a in others]
+    width = 0.8 / len(series)
+    for k, (arm, color) in enumerate(series):
+        deltas, errors = [], []
+        for tasks in groups.values():
+            base = _per_seed(index, baseline, tasks)
+            if arm == "untrained":
+                ok = all(t in index.untrained for t in tasks) and base
+                mean_u = sum(index.untrained[t] for t in tasks) / len(tasks) if ok else float("nan")
+                deltas.append(100 * (mean_u - sum(base.values()) / len(base)) if ok else float("nan"))
+                errors.append(0.0)
+                continue
+            values = _per_seed(index, arm, tasks)
+            diffs = [values[s] - base[s] for s in sorted(set(values) & set(base))]
+            m = mean_ci(diffs) if diffs else None
+            deltas.append(100 * m.mean if m else float("nan"))
+            errors.append(100 * m.half_width if m and m.half_width is not None else 0.0)
+        xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(groups))]
+        ax.bar(xs, deltas, width, yerr=errors if any(errors) else None, capsize=3, color=color, label=arm)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(groups)), list(groups))
+    ax.set_ylabel(f"Δ vs {baseline} (score ×100)")
+    ax.legend(fontsize=8)
+    return Figure("category_deltas", "Δ vs baseline per category", f"Mean difference to {baseline} per MTEB "
+                  "category; error bars: 95% CI of the paired per-seed differences.", _png(fig))  # fmt: skip
+
+
+def _per_seed(index: ScoreIndex, arm: str, tasks: list[str]) -> dict[int, float]:
+    per_task = index.scores.get(arm, {})
+    seeds = set.intersection(*(set(per_task.get(t, {})) for t in tasks))
+    return {s: sum(per_task[t][s] for t in tasks) / len(tasks) for s in seeds}
+
+
+def _curves(results: StudyResults, index: ScoreIndex, read: Callable, ylabel: str, name: str, title: str):
+    fig, ax = _new()
+    colors = arm_colors(index.arms or [arm_of(r) for r in results.trials])
+    drawn: set[str] = set()
+    for r in results.trials:
+        if r.trial.state != "COMPLETE" or r.run is None:
+            continue
+        points = read(r.run)
+        if not points:
+            continue
+        arm = arm_of(r)
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, color=colors.get(arm, "black"), alpha=0.8, linewidth=1.2,
+                label=None if arm in drawn else arm)  # fmt: skip
+        drawn.add(arm)
+    if not drawn:
+        return None
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return Figure(name, title, f"{title}, one line per seed.", _png(fig))
+
+
+def loss_curves(results: StudyResults, index: ScoreIndex) -> Figure | None:
+    return _curves(
+        results, index, lambda run: run.loss_curve, "training loss", "loss_curves", "Training loss"
+    )
+
+
+def drop_rate_curves(results: StudyResults, index: ScoreIndex) -> Figure | None:
+    def read(run):
+        return [(d.step, 100 * d.drop_rate) for d in run.diagnostics]
+
+    return _curves(results, index, read, "dropped candidates (%)", "drop_rate", "Drop rate")
+
+
+def _completed(results: StudyResults) -> tuple[list[HistoryTrial], list[float]]:
+    """The COMPLETE trials of the stored Optuna history and their objective values."""
+    history = [t for t in results.manifest.history if t.state == "COMPLETE" and t.value is not None]
+    return history, [float(t.value) for t in history if t.value is not None]
+
+
+def optimisation_history(results: StudyResults) -> Figure | None:
+    """Objective per trial (COMPLETE trials) and the best value so far."""
+    history, values = _completed(results)
+    if not history:
+        return None
+    fig, ax = _new()
+    pick = max if results.manifest.direction == "maximize" else min
+    best_line = [pick(values[: i + 1]) for i in range(len(values))]
+    ax.scatter([t.number for t in history], values, s=18, label="objective")
+    ax.step([t.number for t in history], best_line, where="post", color="#d62728", label="best so far")
+    for t in results.manifest.history:
+        if t.state != "COMPLETE":
+            ax.axvline(t.number, color="#bbbbbb", linestyle=":", linewidth=1)
+    ax.set_xlabel("trial")
+    ax.set_ylabel(results.manifest.objective or "objective")
+    ax.legend(fontsize=8)
+    caption = "Objective value of each COMPLETE trial; dotted lines mark trials that did not complete."
+    return Figure("optimization_history", "Optimisation history", caption, _png(fig))
+
+
+def param_importances(results: StudyResults) -> Figure | None:
+    """Bars of η² per parameter (see :func:`harness.report.stats.variance_importance`)."""
+    history, values = _completed(results)
+    if len(history) < 3:
+        return None
+    importance = variance_importance([t.params for t in history], values)
+    if not importance:
+        return None
+    fig, ax = _new(height=0.5 + 0.45 * len(importance))
+    names = list(importance)[::-1]
+    ax.barh(names, [importance[n] for n in names], color=PALETTE[0])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of objective variance explained (η²)")
+    caption = ("Share of the objective's variance explained by each parameter alone (correlation ratio η² "
+               "over COMPLETE trials; interactions ignored; not Optuna's fANOVA).")  # fmt: skip
+    return Figure("param_importances", "Parameter importances", caption, _png(fig))
+
+
+def _axis_values(values: list) -> tuple[list[float], list[tuple[float, str]]]:
+    """Maps one axis to 0..1 and returns its tick labels; categorical values get evenly spaced positions."""
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        lo, hi = min(values), max(values)
+        if hi == lo:
+            return [0.5] * len(values), [(0.5, f"{lo:.4g}")]
+        return [(v - lo) / (hi - lo) for v in values], [(0.0, f"{lo:.4g}"), (1.0, f"{hi:.4g}")]
+    labels = sorted({str(v) for v in values})
+    pos = {lab: i / (len(labels) - 1) if len(labels) > 1 else 0.5 for i, lab in enumerate(labels)}
+    return [pos[str(v)] for v in values], [(pos[lab], lab) for lab in labels]
+
+
+def parallel_coordinates(results: StudyResults) -> Figure | None:
+    """One line per COMPLETE trial across its parameters and the objective, coloured by objective."""
+    history, values = _completed(results)
+    names = sorted({k for t in history for k in t.params})
+    if len(history) < 2 or not names:
+        return None
+    fig, ax = _new()
+    columns = [_axis_values([t.params.get(n) for t in history]) for n in names]
+    columns.append(_axis_values(list(values)))
+    lo, hi = min(values), max(values)
+    cmap = colormaps["viridis"]
+    for i in range(len(history)):
+        shade = (values[i] - lo) / (hi - lo) if hi > lo else 0.5
+        ax.plot(range(len(columns)), [c[0][i] for c in columns], color=cmap(shade), alpha=0.8)
+    for x, (_, ticks) in enumerate(columns):
+        ax.axvline(x, color="black", linewidth=0.8)
+        for y, label in ticks:
+            ax.annotate(label, (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points")
+    ax.set_xticks(range(len(columns)), [*names, "objective"])
+    ax.set_yticks([])
+    caption = "Each line is a COMPLETE trial; axes scaled to their range; colour: objective (yellow = high)."
+    return Figure("parallel_coordinates", "Parallel coordinates", caption, _png(fig))
+
+
+def intermediate_values(results: StudyResults) -> Figure | None:
+    """Values reported to the pruner per step, one line per trial (pruned and failed ones included)."""
+    history = [t for t in results.manifest.history if t.intermediate_values]
+    if not history:
+        return None
+    fig, ax = _new()
+    for t in history:
+        steps = sorted(t.intermediate_values)
+        style = "-" if t.state == "COMPLETE" else "--"
+        ax.plot(steps, [t.intermediate_values[s] for s in steps], style, marker="o", markersize=3,
+                linewidth=1, label=f"#{t.number} ({t.state.lower()})" if t.state != "COMPLETE" else None)  # fmt: skip
+    ax.set_xlabel("step")
+    ax.set_ylabel("intermediate objective")
+    if any(t.state != "COMPLETE" for t in history):
+        ax.legend(fontsize=8)
+    caption = "Objective reported to the pruner during training; dashed: trials that did not complete."
+    return Figure("intermediate_values", "Intermediate values", caption, _png(fig))
+
+
+def all_figures(results: StudyResults, index: ScoreIndex) -> list[Figure]:
+    """Every figure the study has data for, in report order."""
+    makers = [
+        lambda: category_deltas(results, index),
+        lambda: loss_curves(results, index),
+        lambda: drop_rate_curves(results, index),
+        lambda: optimisation_history(results),
+        lambda: param_importances(results),
+        lambda: parallel_coordinates(results),
+        lambda: intermediate_values(results),
+    ]
+    return [f for f in (make() for make in makers) if f is not None]

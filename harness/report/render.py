@@ -1,0 +1,53 @@
+"""Renders a :class:`~harness.report.build.Report` to Markdown and self-contained HTML with Jinja2."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import jinja2
+
+from harness.report.build import Report
+
+TEMPLATES = Path(__file__).parent / "templates"
+FIGURE_DIR = "figures"
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["mdcell"] = _markdown_cell
+    env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
+    return env
+
+
+def render_markdown(report: Report) -> str:
+    """GitHub-flavoured Markdown; figures are linked as ``figures/<name>.png`` beside the file."""
+    return _environment(False).get_template("report.md.j2").render(r=report, figure_dir=FIGURE_DIR)
+
+
+def render_html(report: Report) -> str:
+    """One self-contained HTML page: inline CSS, figures as base64 PNG, no script, no external request."""
+    return _environment(True).get_template("report.html.j2").render(r=report)
+
+
+def render_files(report: Report) -> dict[str, bytes]:
+    """Every output file of the report by path relative to ``reports/<study>/``."""
+    files = {
+        "index.html": render_html(report).encode("utf-8"),
+        "README.md": render_markdown(report).encode("utf-8"),
+        "results.csv": report.csv.to_csv(index=False, lineterminator="\n").encode("utf-8"),
+    }
+    for figure in report.figures:
+        files[f"{FIGURE_DIR}/{figure.name}.png"] = figure.png
+    return files
