@@ -1,0 +1,294 @@
+"""Guides: what decides which in-batch candidates are false negatives (GISTEmbed, arXiv 2402.16829).
+
+Kinds (``gist-harness ls guides``):
+
+* neural: any model of the zoo (``gist-harness ls models``) or a local folder, embedding raw
+  texts through a persisted ``GuideCache`` (each unique text embedded once, then looked up);
+* ``tfidf``: TF-IDF cosine (scikit-learn ``TfidfVectorizer``) fit on the training corpus;
+* ``bm25``: cosine of BM25-weighted term vectors, idf and length statistics from ``rank_bm25``'s
+  ``BM25Okapi`` fit on the training corpus (symmetric, unlike the BM25 score, because the loss
+  also compares anchors with anchors and positives with positives);
+* ``self``: a frozen deep copy of the student at step 0;
+* ``none``: no guide (``build_guide`` returns None), for strategies that need none.
+
+Only this module knows how a guide computes; the loss reads vectors through ``guide.embed``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from harness.errors import UserError
+from harness.guide_cache import GuideCache, cache_key
+from harness.registry import Registry
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GuideKind:
+    """A registered guide kind (model names are guides too, of kind ``neural``)."""
+
+    name: str
+    summary: str
+    needs_corpus: bool = False
+    needs_student: bool = False
+
+
+GUIDES: Registry[GuideKind] = Registry("guide")
+GUIDES.register("tfidf", GuideKind("tfidf", "TF-IDF cosine fit on the training corpus", needs_corpus=True))
+GUIDES.register(
+    "bm25", GuideKind("bm25", "BM25-weighted term-vector cosine fit on the corpus", needs_corpus=True)
+)
+GUIDES.register("self", GuideKind("self", "frozen copy of the student at step 0", needs_student=True))
+GUIDES.register("none", GuideKind("none", "no guide (strategies none, self_filter, oracle, random)"))
+
+
+class Guide:
+    """Turns texts into unit vectors; ``guide_sim = cosine(embed(a), embed(b))``.
+
+    Attributes:
+        kind: "neural", "self", "tfidf" or "bm25".
+        fingerprint: stable id of everything that changes the vectors.
+        dimension: vector size.
+    """
+
+    kind: str = ""
+    fingerprint: str = ""
+    dimension: int = 0
+
+    def embed(self, texts: list[str]) -> Tensor:
+        """Unit-length vectors of ``texts``, (N, D) float32."""
+        raise NotImplementedError
+
+    def save(self) -> None:
+        """Persists what was embedded since the last save (no-op for guides without a cache)."""
+
+
+class NeuralGuide(Guide):
+    """A frozen sentence-transformers model read through a persisted ``GuideCache``.
+
+    Args:
+        model: the guide model (kept in eval mode, no gradients).
+        fingerprint: id of the exact weights (``harness.models.model_fingerprint``).
+        cache_dir: folder holding ``guides/<key>.guide``; None keeps the cache in memory only.
+        max_seq_len: truncation of the guide in tokens (None = the model's own).
+        dtype: storage dtype, "float32" (default, exact) or "float16" (half the disk).
+        batch_size: texts per forward when filling the cache.
+        kind: "neural" or "self".
+    """
+
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        fingerprint: str,
+        *,
+        cache_dir: Path | None = None,
+        max_seq_len: int | None = None,
+        dtype: str = "float32",
+        batch_size: int = 64,
+        kind: str = "neural",
+        progress: bool = True,
+    ) -> None:
+        self.model = model.eval().requires_grad_(False)
+        if max_seq_len is not None:
+            self.model.max_seq_length = max_seq_len
+        self.kind = kind
+        self.max_seq_len = self.model.max_seq_length
+        self.dimension = int(self.model.get_embedding_dimension())
+        self.batch_size = batch_size
+        self.progress = progress
+        key = cache_key(fingerprint, self.max_seq_len, True, dtype)
+        self.fingerprint = f"{kind}:{key}"
+        path = Path(cache_dir) / "guides" / f"{key}.guide" if cache_dir is not None else None
+        meta = {"fingerprint": fingerprint, "max_seq_len": self.max_seq_len, "normalize": True, "kind": kind}
+        self.cache = GuideCache(path, self.dimension, dtype=dtype, meta=meta)
+
+    def _encode(self, texts: list[str]) -> Tensor:
+        with torch.no_grad():
+            out = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_tensor=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return out.float().cpu()  # (N, D)
+
+    def embed(self, texts: list[str]) -> Tensor:
+        return self.cache.lookup(texts, self._encode, batch_size=self.batch_size)
+
+    def warm(self, corpus: list[str]) -> int:
+        """Embeds every corpus text not cached yet (progress bar) and saves; returns how many were new."""
+        added = self.cache.add(corpus, self._encode, batch_size=self.batch_size, progress=self.progress)
+        self.save()
+        return added
+
+    def save(self) -> None:
+        self.cache.save()
+
+
+class TfidfGuide(Guide):
+    """TF-IDF vectors (l2-normalised, sublinear tf) from scikit-learn, fit on the training corpus."""
+
+    kind = "tfidf"
+
+    def __init__(self, corpus: list[str], max_features: int | None = 50_000) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=max_features).fit(corpus)
+        self.dimension = len(self.vectorizer.vocabulary_)
+        self.fingerprint = f"tfidf:{_corpus_digest(corpus)}:{max_features}"
+
+    def embed(self, texts: list[str]) -> Tensor:
+        dense = self.vectorizer.transform(texts).toarray().astype(np.float32)  # (N, V), rows unit or 0
+        return torch.from_numpy(dense)
+
+
+class BM25Guide(Guide):
+    """BM25-weighted term vectors ``idf(t) * tf (k1 + 1) / (tf + k1 (1 - b + b |d| / avgdl))``, l2-normalised.
+
+    idf, ``avgdl``, ``k1`` and ``b`` come from ``rank_bm25.BM25Okapi`` fit on the tokenised corpus.
+    """
+
+    kind = "bm25"
+
+    def __init__(self, corpus: list[str], max_features: int | None = 50_000) -> None:
+        from rank_bm25 import BM25Okapi
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        self.counter = CountVectorizer(max_features=max_features).fit(corpus)
+        analyzer = self.counter.build_analyzer()
+        bm25 = BM25Okapi([analyzer(t) or [""] for t in corpus])
+        vocab = self.counter.vocabulary_
+        self.idf = np.zeros(len(vocab), dtype=np.float32)
+        for term, column in vocab.items():
+            self.idf[column] = bm25.idf.get(term, 0.0)
+        self.k1, self.b, self.avgdl = bm25.k1, bm25.b, bm25.avgdl
+        self.dimension = len(vocab)
+        self.fingerprint = f"bm25:{_corpus_digest(corpus)}:{max_features}"
+
+    def embed(self, texts: list[str]) -> Tensor:
+        tf = self.counter.transform(texts).toarray().astype(np.float32)  # (N, V)
+        length = tf.sum(axis=1, keepdims=True)  # (N, 1)
+        saturation = tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * length / self.avgdl))
+        return F.normalize(torch.from_numpy(saturation * self.idf), dim=-1)  # (N, V)
+
+
+def build_guide(
+    kind_or_model_name: str | SentenceTransformer,
+    *,
+    student: SentenceTransformer | None = None,
+    corpus: list[str] | None = None,
+    max_seq_len: int | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    dtype: str = "float32",
+    device: str | None = None,
+) -> Guide | None:
+    """Builds a guide; neural guides are warmed on ``corpus`` so training only looks rows up.
+
+    Args:
+        kind_or_model_name: "tfidf", "bm25", "self", "none", a model name or folder, or a loaded
+            ``SentenceTransformer`` (fingerprinted by its weights).
+        student: the student at step 0 (``self`` only; deep-copied and frozen).
+        corpus: training texts (required by tfidf/bm25; pre-embedded by neural guides).
+        max_seq_len: guide truncation in tokens (neural guides; None = the model's own).
+        cache_dir: cache folder; None = ``harness.models.cache_dir()``.
+        progress: show a progress bar while filling the cache.
+        dtype: cache storage dtype ("float32" or "float16").
+        device: device of a loaded neural guide.
+
+    Returns:
+        The guide, or None for "none".
+
+    Raises:
+        UserError: a missing corpus/student, or an unknown name (with close matches).
+    """
+    from harness import models
+
+    if isinstance(kind_or_model_name, str) and kind_or_model_name in GUIDES:
+        kind = GUIDES.get(kind_or_model_name)
+        if kind.needs_corpus and not corpus:
+            raise UserError(f"guide {kind.name!r} is fit on the training corpus: pass corpus=[texts]")
+        if kind.name == "none":
+            return None
+        if kind.name == "tfidf":
+            return TfidfGuide(corpus)
+        if kind.name == "bm25":
+            return BM25Guide(corpus)
+        if student is None:
+            raise UserError("guide 'self' is a frozen copy of the student: pass student=model")
+        model, fingerprint = copy.deepcopy(student), f"self:{weights_digest(student)}"
+        kind_name = "self"
+    elif isinstance(kind_or_model_name, str):
+        if not models.is_model_name(kind_or_model_name) and not Path(kind_or_model_name).exists():
+            known = sorted(set(GUIDES.names()) | set(models.MODELS.names()))
+            raise UserError(
+                f"unknown guide {kind_or_model_name!r}: use one of {', '.join(known)} or a model folder"
+            )
+        model = models.load_model(kind_or_model_name, device=device)
+        fingerprint, kind_name = models.model_fingerprint(kind_or_model_name), "neural"
+    else:
+        model, fingerprint, kind_name = (
+            kind_or_model_name,
+            f"weights:{weights_digest(kind_or_model_name)}",
+            "neural",
+        )
+    folder = Path(cache_dir) if cache_dir is not None else models.cache_dir()
+    guide = NeuralGuide(
+        model,
+        fingerprint,
+        cache_dir=folder,
+        max_seq_len=max_seq_len,
+        dtype=dtype,
+        kind=kind_name,
+        progress=progress,
+    )
+    if corpus:
+        guide.warm(list(corpus))
+    return guide
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 (24 hex) of a model's parameters and buffers, names included."""
+    sha = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        sha.update(name.encode())
+        sha.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return sha.hexdigest()[:24]
+
+
+def _corpus_digest(corpus: list[str]) -> str:
+    sha = hashlib.sha256()
+    for text in corpus:
+        sha.update(text.encode("utf-8") + b"\0")
+    return sha.hexdigest()[:16]
+
+
+def listing() -> list[dict[str, Any]]:
+    """One row per guide kind and per zoo model usable as a neural guide, for ``gist-harness ls guides``."""
+    from harness import models
+
+    rows = [
+        {"name": n, "kind": n if n in ("self", "none") else "lexical", "summary": k.summary}
+        for n, k in GUIDES.items()
+    ]
+    rows += [
+        {"name": n, "kind": "neural", "summary": f"model {n} through the guide cache"}
+        for n in models.MODELS.names()
+    ]
+    return rows

@@ -1,0 +1,160 @@
+"""Similarity blocks of the guided in-batch loss, computed from embeddings (no model in sight).
+
+Each loss row ``i`` is one anchor. Its logits are the student similarities to every in-batch
+candidate, several blocks side by side (GISTEmbed, arXiv 2402.16829, Sec. 3):
+
+* ``variant="st"`` (sentence-transformers 6 ``GISTEmbedLoss``): anchor-positive ``ap``, then
+  anchor-anchor ``aa`` (``contrast_anchors``), positive-positive ``pp`` (``contrast_positives``;
+  row ``i`` is positive ``i``), then anchor-negative ``an1`` .. ``ank``.
+* ``variant="official"`` (the paper code, ``guided_in_batch_contrastive_loss``): ``ap`` (qp),
+  ``an1`` .. (qn), ``aa`` (qq), ``pp`` (pp), always all four.
+
+The order of blocks does not change the cross-entropy, only the column of the target (always in
+``ap``, first in both layouts). ``score_rows`` asks a masking strategy which candidates to drop,
+then protects the true positive and drops identical texts (never each other's negatives), fills
+dropped logits with ``-inf`` and divides by the temperature. The positive always survives, so the
+loss stays finite even when a strategy drops every negative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from harness.masking import Candidates, drop_mask
+
+VARIANTS = ("st", "official")
+# Above this many multiply-adds a broadcast cosine would use too much memory; use a matmul of unit vectors.
+_BROADCAST_LIMIT = 2**25
+
+
+@dataclass(frozen=True)
+class Block:
+    """One similarity block: rows from input column ``row``, candidates from input column ``col``."""
+
+    name: str
+    row: int
+    col: int
+
+
+def layout(
+    variant: str, n_columns: int, contrast_anchors: bool = True, contrast_positives: bool = True
+) -> list[Block]:
+    """The blocks of one loss row for ``n_columns`` input columns (anchor, positive, negatives...)."""
+    negatives = [Block(f"an{k - 1}", 0, k) for k in range(2, n_columns)]
+    if variant == "official":
+        return [Block("ap", 0, 1), *negatives, Block("aa", 0, 0), Block("pp", 1, 1)]
+    blocks = [Block("ap", 0, 1)]
+    if contrast_anchors:
+        blocks.append(Block("aa", 0, 0))
+    if contrast_positives:
+        blocks.append(Block("pp", 1, 1))
+    return blocks + negatives
+
+
+def cosine_matrix(x: Tensor, y: Tensor) -> Tensor:
+    """Cosine similarity of every row of ``x`` (R, D) to every row of ``y`` (C, D): (R, C).
+
+    Computed exactly like sentence-transformers' ``GISTEmbedLoss.sim_matrix`` (broadcast
+    ``cosine_similarity``) so that parity holds to the last bit; very wide inputs (lexical guides)
+    use a matmul of unit vectors instead.
+    """
+    if x.shape[0] * y.shape[0] * x.shape[-1] <= _BROADCAST_LIMIT:
+        return F.cosine_similarity(x.unsqueeze(1), y.unsqueeze(0), dim=-1)  # (R, C)
+    return F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T  # (R, C)
+
+
+@dataclass
+class RowScores:
+    """Logits and masks of a slice of loss rows (``b`` rows, ``N`` candidates).
+
+    Attributes:
+        logits: student similarities / temperature, dropped candidates at ``-inf``, (b, N).
+        targets: column of each row's true positive, (b,).
+        drop: candidates the strategy dropped (positive excluded), (b, N).
+        identical: candidates with the same text as the row's anchor or positive, (b, N).
+        positive: the true positive of each row, (b, N).
+        same_label: candidates sharing the anchor's label, or None without labels, (b, N).
+        widths: number of columns of each block, in layout order.
+    """
+
+    logits: Tensor
+    targets: Tensor
+    drop: Tensor
+    identical: Tensor
+    positive: Tensor
+    same_label: Tensor | None
+    widths: list[int]
+
+
+def _cat_blocks(columns: Sequence[Tensor], blocks: Sequence[Block], rows: slice) -> Tensor:
+    return torch.cat([cosine_matrix(columns[b.row][rows], columns[b.col]) for b in blocks], dim=1)  # (b, N)
+
+
+def _same_label(labels: Tensor, blocks: Sequence[Block], rows: slice) -> Tensor:
+    # A label belongs to an (anchor, positive) pair; an explicit negative is never of its pair's label.
+    row_labels = labels[rows].unsqueeze(1)  # (b, 1)
+    parts = []
+    for b in blocks:
+        same = row_labels == labels.unsqueeze(0)  # (b, B)
+        parts.append(same if b.col < 2 else torch.zeros_like(same))
+    return torch.cat(parts, dim=1)  # (b, N)
+
+
+def score_rows(
+    student: Sequence[Tensor],
+    guide: Sequence[Tensor] | None,
+    text_ids: Sequence[Tensor],
+    blocks: Sequence[Block],
+    rows: slice,
+    *,
+    strategy: str,
+    strategy_params: Mapping[str, Any],
+    temperature: float,
+    labels: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> RowScores:
+    """Logits of loss rows ``rows`` with the strategy's drop mask applied.
+
+    Args:
+        student: one (B, D) student embedding per input column (anchor, positive, negatives...).
+        guide: one (B, D_guide) guide embedding per column, or None (strategy needs no guide).
+        text_ids: one (B,) int64 text id per column; equal ids mean identical texts.
+        blocks: the layout (see ``layout``).
+        rows: which anchors (loss rows) to score; GradCache scores a batch in row chunks.
+        strategy: registered masking strategy name; ``strategy_params`` its resolved parameters.
+        temperature: logits are cosine / temperature.
+        labels: (B,) integer labels of the pairs, for the oracle strategy and diagnostics.
+        generator: seeded CPU generator for random strategies.
+    """
+    batch_size = student[0].shape[0]
+    row_index = torch.arange(batch_size, device=student[0].device)[rows]  # (b,)
+    sims = _cat_blocks(student, blocks, rows)  # (b, N)
+    widths = [student[b.col].shape[0] for b in blocks]
+    targets = row_index  # ap is the first block in every layout, positive i sits in column i
+    positive = torch.zeros_like(sims, dtype=torch.bool)  # (b, N)
+    positive[torch.arange(len(row_index)), targets] = True
+    guide_sims = _cat_blocks(guide, blocks, rows) if guide is not None else None  # (b, N)
+    same_label = _same_label(labels, blocks, rows) if labels is not None else None  # (b, N)
+    candidates = Candidates(
+        student=sims.detach(),
+        student_pos=sims.detach().gather(1, targets.unsqueeze(1)),  # (b, 1)
+        positive=positive,
+        guide=guide_sims,
+        guide_pos=guide_sims.gather(1, targets.unsqueeze(1)) if guide_sims is not None else None,  # (b, 1)
+        same_label=same_label,
+        generator=generator,
+    )
+    drop = drop_mask(strategy, candidates, strategy_params) & ~positive  # (b, N)
+    candidate_ids = torch.cat([text_ids[b.col] for b in blocks])  # (N,)
+    identical = (candidate_ids == text_ids[0][rows].unsqueeze(1)) | (
+        candidate_ids == text_ids[1][rows].unsqueeze(1)
+    )  # (b, N)
+    identical &= ~positive
+    logits = sims.masked_fill(drop | identical, -torch.inf) / temperature  # (b, N)
+    return RowScores(logits, targets, drop, identical, positive, same_label, widths)

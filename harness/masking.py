@@ -1,0 +1,331 @@
+"""Masking strategies: which in-batch candidates stop being negatives (GISTEmbed, arXiv 2402.16829).
+
+A strategy is a pure tensor function registered by name. It reads the similarities of every anchor
+row to every in-batch candidate (all loss blocks side by side, see ``harness.loss``) and returns a
+bool mask of candidates to **drop** (True = not a negative). It never fills ``-inf`` and never
+protects the true positive or identical texts: the loss does both, once, for every strategy.
+
+Parameters are keyword-only with defaults and a valid range (``ParamSpec``); ``resolve_params``
+checks user values and raises a one-line ``UserError`` naming the parameter and its range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from harness.errors import UserError
+from harness.registry import Registry
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Similarities of each loss row to every in-batch candidate, blocks concatenated.
+
+    Attributes:
+        student: student cosine similarities, detached, ``(B, N)``.
+        student_pos: student similarity of each anchor to its own positive, ``(B, 1)``.
+        positive: True at each row's true positive column, ``(B, N)``.
+        guide: guide similarities ``(B, N)``, or None when the loss runs without a guide.
+        guide_pos: guide similarity of each anchor to its own positive ``(B, 1)``, or None.
+        same_label: True where the candidate shares the anchor's label ``(B, N)``, or None
+            when the batch has no ``label`` column.
+        generator: the loss's seeded CPU generator, for strategies that draw random numbers.
+    """
+
+    student: Tensor
+    student_pos: Tensor
+    positive: Tensor
+    guide: Tensor | None = None
+    guide_pos: Tensor | None = None
+    same_label: Tensor | None = None
+    generator: torch.Generator | None = None
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One strategy parameter: default value and the valid closed range (or choices)."""
+
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+    help: str = ""
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "|".join(self.choices)
+        return f"[{self.low:g}, {self.high:g}]"
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registered masking strategy.
+
+    Attributes:
+        name: registry name used in experiments.
+        fn: ``fn(candidates, **params) -> (B, N) bool`` drop mask.
+        params: keyword parameters with defaults and ranges.
+        needs_guide: whether ``candidates.guide`` must be present.
+        needs_labels: whether ``candidates.same_label`` must be present.
+        summary: one line for ``gist-harness ls strategies``.
+        reference: where the rule comes from.
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    params: Mapping[str, ParamSpec] = field(default_factory=dict)
+    needs_guide: bool = False
+    needs_labels: bool = False
+    summary: str = ""
+    reference: str = ""
+
+
+STRATEGIES: Registry[Strategy] = Registry("strategy")
+
+
+def _no_drop(c: Candidates) -> Tensor:
+    return torch.zeros_like(c.positive)  # (B, N)
+
+
+def drop_none(c: Candidates) -> Tensor:
+    """Plain InfoNCE: every in-batch candidate stays a negative."""
+    return _no_drop(c)
+
+
+def drop_gist(c: Candidates, *, margin: float = 0.0, margin_strategy: str = "absolute") -> Tensor:
+    """GISTEmbed: drop candidates the guide finds more similar than the positive (minus a margin).
+
+    absolute: drop if ``g > g_pos - margin``; relative: drop if ``g > g_pos - |g_pos| * margin``
+    (sentence-transformers 6 ``GISTEmbedLoss``; Solatorio 2024, arXiv 2402.16829, Sec. 3).
+    """
+    if margin_strategy == "absolute":
+        threshold = c.guide_pos - margin  # (B, 1)
+    else:
+        threshold = c.guide_pos - c.guide_pos.abs() * margin  # (B, 1)
+    return c.guide > threshold  # (B, N)
+
+
+def drop_gist_hard(c: Candidates, *, margin: float = 0.0) -> Tensor:
+    """The paper code's ``hard`` negative mode: GIST filtering plus dropping the easy negatives.
+
+    A candidate stays a negative only if the guide ranks it below the positive and the student
+    still ranks it at or above the positive (``student >= student_pos``), i.e. a hard negative.
+    """
+    guide_drop = c.guide > c.guide_pos - margin  # (B, N)
+    easy = c.student < c.student_pos  # (B, N)
+    return guide_drop | easy
+
+
+def drop_threshold(c: Candidates, *, max_guide_sim: float = 0.9) -> Tensor:
+    """Drop candidates whose guide similarity to the row's text exceeds a fixed cut."""
+    return c.guide > max_guide_sim  # (B, N)
+
+
+def drop_perc_pos(c: Candidates, *, pct: float = 0.95) -> Tensor:
+    """NV-Retriever TopK-PercPos (Moreira et al. 2024, arXiv 2407.15831): drop if ``g > pct * g_pos``."""
+    return c.guide > pct * c.guide_pos  # (B, N)
+
+
+def drop_margin_pos(c: Candidates, *, margin: float = 0.05) -> Tensor:
+    """NV-Retriever TopK-MarginPos (arXiv 2407.15831): drop if ``g > g_pos - margin``."""
+    return c.guide > c.guide_pos - margin  # (B, N)
+
+
+def drop_self_filter(c: Candidates, *, margin: float = 0.1) -> Tensor:
+    """Qwen3-Embedding (arXiv 2506.05176): drop if the student's own ``s > s_pos + margin``; no guide."""
+    return c.student > c.student_pos + margin  # (B, N)
+
+
+def drop_topk(c: Candidates, *, k: int = 1) -> Tensor:
+    """Drop the ``k`` most guide-similar candidates of each row (the positive is not counted)."""
+    drop = _no_drop(c)  # (B, N)
+    k = min(int(k), c.guide.shape[1] - 1)
+    if k <= 0:
+        return drop
+    ranked = c.guide.masked_fill(c.positive, -torch.inf)  # (B, N)
+    top = ranked.topk(k, dim=1).indices  # (B, k)
+    return drop.scatter(1, top, True)
+
+
+def drop_oracle(c: Candidates) -> Tensor:
+    """Drop candidates sharing the anchor's label: the true false negatives, where labels exist."""
+    return c.same_label.clone()  # (B, N)
+
+
+def drop_random(c: Candidates, *, rate: float = 0.1, match: str = "none") -> Tensor:
+    """Drop a random subset: at ``rate``, or at the rate strategy ``match`` drops on this batch.
+
+    The control that separates "better negatives" from "fewer negatives": same count, random picks.
+    """
+    eligible = ~c.positive  # (B, N)
+    if match != "none":
+        matched = STRATEGIES.get(match).fn(c)  # (B, N), the matched strategy at its defaults
+        rate = float((matched & eligible).sum()) / max(int(eligible.sum()), 1)
+    draws = torch.rand(c.positive.shape, generator=c.generator).to(c.positive.device)  # (B, N)
+    return (draws < rate) & eligible
+
+
+def _register(name: str, fn: Callable[..., Tensor], summary: str, reference: str, **kwargs: Any) -> None:
+    STRATEGIES.register(name, Strategy(name, fn, summary=summary, reference=reference, **kwargs))
+
+
+_MARGIN = ParamSpec(0.0, -1.0, 2.0, help="similarity margin below the positive")
+_register("none", drop_none, "plain InfoNCE, keep every candidate", "van den Oord et al. 2018")
+_register(
+    "gist",
+    drop_gist,
+    "drop if guide sim > positive's guide sim - margin (absolute or relative)",
+    "GISTEmbed, arXiv 2402.16829; sentence-transformers 6 GISTEmbedLoss",
+    params={"margin": _MARGIN, "margin_strategy": ParamSpec("absolute", choices=("absolute", "relative"))},
+    needs_guide=True,
+)
+_register(
+    "gist_hard",
+    drop_gist_hard,
+    "GIST filtering and drop the negatives the student already ranks below the positive",
+    "GISTEmbed paper code, gist_negative_mode='hard'",
+    params={"margin": _MARGIN},
+    needs_guide=True,
+)
+_register(
+    "threshold",
+    drop_threshold,
+    "drop if guide sim > a fixed cut",
+    "fixed-threshold false-negative filtering",
+    params={"max_guide_sim": ParamSpec(0.9, -1.0, 1.0)},
+    needs_guide=True,
+)
+_register(
+    "perc_pos",
+    drop_perc_pos,
+    "drop if guide sim > pct x positive's guide sim",
+    "NV-Retriever TopK-PercPos, arXiv 2407.15831",
+    params={"pct": ParamSpec(0.95, 0.0, 1.0)},
+    needs_guide=True,
+)
+_register(
+    "margin_pos",
+    drop_margin_pos,
+    "drop if guide sim > positive's guide sim - margin",
+    "NV-Retriever TopK-MarginPos, arXiv 2407.15831",
+    params={"margin": ParamSpec(0.05, 0.0, 1.0)},
+    needs_guide=True,
+)
+_register(
+    "self_filter",
+    drop_self_filter,
+    "drop if the student's own sim > its positive sim + margin (no guide)",
+    "Qwen3-Embedding, arXiv 2506.05176",
+    params={"margin": ParamSpec(0.1, -1.0, 2.0)},
+)
+_register(
+    "topk",
+    drop_topk,
+    "drop the k most guide-similar candidates per anchor",
+    "top-k guide filtering",
+    params={"k": ParamSpec(1, 0, 65536)},
+    needs_guide=True,
+)
+_register(
+    "oracle",
+    drop_oracle,
+    "drop candidates sharing the anchor's label (needs a label column)",
+    "label oracle (upper bound on false-negative removal)",
+    needs_labels=True,
+)
+_register(
+    "random",
+    drop_random,
+    "drop a random subset at `rate`, or at the rate strategy `match` drops on the batch",
+    "control: fewer negatives vs better negatives",
+    params={
+        "rate": ParamSpec(0.1, 0.0, 1.0),
+        "match": ParamSpec(
+            "none",
+            choices=(
+                "none",
+                "gist",
+                "gist_hard",
+                "threshold",
+                "perc_pos",
+                "margin_pos",
+                "self_filter",
+                "topk",
+                "oracle",
+            ),
+            help="a strategy whose per-batch drop rate to copy (at its defaults); none = use rate",
+        ),
+    },
+)
+
+
+def resolve_params(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults overlaid with ``params``, checked against each parameter's range.
+
+    Raises:
+        UserError: an unknown strategy or parameter, or a value outside its range.
+    """
+    if name not in STRATEGIES:
+        raise UserError(STRATEGIES.unknown_message(name))
+    strategy = STRATEGIES.get(name)
+    resolved = {key: spec.default for key, spec in strategy.params.items()}
+    for key, value in (params or {}).items():
+        spec = strategy.params.get(key)
+        if spec is None:
+            valid = ", ".join(strategy.params) or "none"
+            raise UserError(f"strategy {name!r} has no parameter {key!r} (valid: {valid})")
+        resolved[key] = _check_value(name, key, spec, value)
+    return resolved
+
+
+def _check_value(name: str, key: str, spec: ParamSpec, value: Any) -> Any:
+    where = f"strategy {name!r}: {key}"
+    if spec.choices is not None:
+        if value not in spec.choices:
+            raise UserError(f"{where} must be one of {', '.join(spec.choices)}, got {value!r}")
+        return value
+    is_int = isinstance(spec.default, int)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (is_int and value != int(value)):
+        kind = "an integer" if is_int else "a number"
+        raise UserError(f"{where} must be {kind} in {spec.describe()}, got {value!r}")
+    if not spec.low <= value <= spec.high:
+        raise UserError(f"{where} must be in {spec.describe()}, got {value!r}")
+    return int(value) if is_int else float(value)
+
+
+def needs(name: str, params: Mapping[str, Any] | None = None) -> tuple[bool, bool]:
+    """``(needs_guide, needs_labels)`` of a strategy with these parameters (``random`` inherits its match)."""
+    strategy = STRATEGIES.get(name)
+    resolved = resolve_params(name, params)
+    if name == "random" and resolved["match"] != "none":
+        return needs(resolved["match"])
+    return strategy.needs_guide, strategy.needs_labels
+
+
+def drop_mask(name: str, candidates: Candidates, params: Mapping[str, Any] | None = None) -> Tensor:
+    """Runs strategy ``name`` on ``candidates``: the ``(B, N)`` bool mask of candidates to drop."""
+    resolved = resolve_params(name, params)
+    return STRATEGIES.get(name).fn(candidates, **resolved)
+
+
+def listing() -> list[dict[str, Any]]:
+    """One row per registered strategy, for ``gist-harness ls strategies``."""
+    rows = []
+    for name, strategy in STRATEGIES.items():
+        params = "; ".join(f"{k}={v.default!r} {v.describe()}" for k, v in strategy.params.items())
+        rows.append(
+            {
+                "name": name,
+                "needs_guide": strategy.needs_guide,
+                "needs_labels": strategy.needs_labels,
+                "params": params or "-",
+                "summary": strategy.summary,
+                "reference": strategy.reference,
+            }
+        )
+    return rows
