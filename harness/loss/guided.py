@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from sentence_transformers.base.losses.gradcache import CachedLossMixin, _create_minibatch
+from sentence_transformers.base.losses.gradcache import CachedLossMixin, RandContext, _create_minibatch
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util import batch_to_device
 from torch import Tensor, nn
@@ -135,7 +136,7 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         self._context = {"guide": guide_embeddings, "ids": text_ids, "blocks": blocks, "tally": tally}
         try:
             if self.mini_batch_size is not None:
-                loss = self.forward_cached(features, labels)
+                loss = self.forward_cached([_padded_if_static(f) for f in features], labels)
             else:
                 embeddings = embed_columns(self.model, features)
                 loss = self.calculate_loss([[e] for e in embeddings], labels)
@@ -179,6 +180,24 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
                 loss = loss.detach()
             total = total + loss
         return total
+
+    def embed_minibatch(
+        self,
+        sentence_feature: dict[str, Tensor],
+        begin: int,
+        end: int,
+        with_grad: bool,
+        copy_random_state: bool,
+        random_state: RandContext | None = None,
+    ) -> tuple[Tensor, RandContext | None]:
+        """``CachedLossMixin.embed_minibatch``, plus static students (see ``_padded_if_static``)."""
+        grad_context = nullcontext if with_grad else torch.no_grad
+        random_state_context = nullcontext() if random_state is None else random_state
+        minibatch = _flat_if_static(_create_minibatch(sentence_feature, begin, end))
+        with random_state_context, grad_context():
+            random_state = RandContext(*minibatch.values()) if copy_random_state else None
+            reps = self.model(minibatch)["sentence_embedding"]  # (b, D)
+        return reps, random_state
 
     def get_config_dict(self) -> dict[str, Any]:
         return {
@@ -290,6 +309,38 @@ def _strategy_params(
     return resolve_params(strategy, merged)
 
 
+def _padded_if_static(feature: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Static-embedding features (flat ``input_ids`` + per-text ``offsets``) as padded rows.
+
+    GradCache slices features along the batch dimension, which flat token ids do not have; the
+    padded form ``(B, L)`` with an attention mask slices like a transformer's, and
+    ``_flat_if_static`` turns each mini-batch back before the student sees it.
+    """
+    if "offsets" not in feature:
+        return feature
+    ids, offsets = feature["input_ids"], feature["offsets"]  # (T,), (B,)
+    lengths = torch.diff(offsets, append=offsets.new_tensor([ids.numel()]))  # (B,)
+    width = max(int(lengths.max()), 1) if len(lengths) else 1
+    mask = torch.arange(width)[None, :] < lengths[:, None]  # (B, L)
+    padded = ids.new_zeros(len(offsets), width)  # (B, L)
+    padded[mask] = ids  # row-major: the texts' tokens in order
+    return {
+        "input_ids": padded,
+        "attention_mask": mask.long(),
+        "static_offsets": offsets.new_zeros(len(offsets)),
+    }
+
+
+def _flat_if_static(feature: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The inverse of ``_padded_if_static`` for one mini-batch (no-op for other features)."""
+    if "static_offsets" not in feature:
+        return feature
+    mask = feature["attention_mask"].bool()  # (b, L)
+    lengths = mask.sum(1)  # (b,)
+    offsets = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)[:-1]])  # (b,)
+    return {"input_ids": feature["input_ids"][mask], "offsets": offsets}
+
+
 def _split_features(
     sentence_features: Iterable[dict[str, Tensor]],
 ) -> tuple[list[dict[str, Tensor]], list[Tensor] | None, list[Tensor] | None, float]:
@@ -312,7 +363,10 @@ def _token_ids(features: list[dict[str, Tensor]]) -> list[Tensor]:
     """Without the collator's text ids, identical token sequences count as identical texts."""
     input_ids = [f.get("input_ids") for f in features]
     if not all(isinstance(t, Tensor) and t.ndim == 2 for t in input_ids):
-        sizes = [len(next(v for v in f.values() if isinstance(v, Tensor))) for f in features]
+        sizes = [
+            len(f["offsets"]) if "offsets" in f else len(next(v for v in f.values() if isinstance(v, Tensor)))
+            for f in features
+        ]
         return list(torch.arange(sum(sizes)).split(sizes))  # every text distinct
     width = max(t.shape[1] for t in input_ids)
     rows = torch.cat(
