@@ -107,7 +107,8 @@ class GuideCache:
             h = text_hash(text)
             if h not in self._index and h not in todo:
                 todo[h] = text
-        items = list(todo.items())
+        # Longest first: each chunk is padded to its longest text, so similar lengths waste least.
+        items = sorted(todo.items(), key=lambda item: len(item[1]), reverse=True)
         bar = tqdm(total=len(items), desc="guide embeddings", unit="text", disable=not progress or not items)
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]

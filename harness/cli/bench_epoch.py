@@ -1,0 +1,155 @@
+"""``gist-harness bench epoch``: one training epoch per student and loss on the same mixture.
+
+Answers two questions about the static-student fast track: how much faster does a static student
+train than a transformer on the same data, and does the (cached) guide dominate a step that cheap?
+Each student trains one epoch with plain InfoNCE and one with cached GIST through ``train()`` (the
+real Trainer path); the guide cache is filled before timing, as a study does before its first trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.cli.table import print_rows
+
+ARMS = {"infonce": {"strategy": "none", "guide": "none"}, "gist": {"strategy": "gist"}}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "epoch", help="epoch time of static vs transformer students, GIST vs InfoNCE"
+    )
+    parser.add_argument(
+        "--students",
+        default="static-minilm,all-minilm-l6",
+        help="comma-separated students (default: static-minilm,all-minilm-l6)",
+    )
+    parser.add_argument(
+        "--guide", default="all-mpnet-base", help="guide of the GIST runs (default: all-mpnet-base)"
+    )
+    parser.add_argument(
+        "--mixture", default="mini-medi", help="training mixture or source (default: mini-medi)"
+    )
+    parser.add_argument("--max-examples", type=int, default=1024, help="training pairs (default: 1024)")
+    parser.add_argument("--batch-size", type=int, default=32, help="pairs per batch (default: 32)")
+    parser.add_argument(
+        "--max-seq-len", type=int, default=64, help="student truncation in tokens (default: 64)"
+    )
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own)")
+    parser.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="data folder (default: $GIST_HARNESS_DATA)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the rows and ratios as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = bench_epochs(
+        students=[s.strip() for s in args.students.split(",") if s.strip()],
+        guide=args.guide,
+        mixture=args.mixture,
+        max_examples=args.max_examples,
+        batch_size=args.batch_size,
+        max_seq_len=args.max_seq_len,
+        threads=args.threads,
+        data_dir=args.data_dir,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_rows(result["rows"], title=f"one epoch of {result['examples']} pairs ({args.mixture})")
+        print_rows([{"ratio": k, "value": v} for k, v in result["ratios"].items()], title="ratios")
+    return 0
+
+
+def bench_epochs(
+    *,
+    students: list[str],
+    guide: str,
+    mixture: str,
+    max_examples: int,
+    batch_size: int,
+    max_seq_len: int,
+    threads: int | None = None,
+    data_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Times one epoch per (student, arm); returns rows plus static-vs-transformer and GIST/InfoNCE ratios."""
+    import torch
+
+    from harness.config import TrainConfig
+    from harness.data import build_mixture
+    from harness.guides import build_guide
+    from harness.models import get_spec, load_model
+    from harness.static import STATIC_DEFAULTS
+    from harness.train import train, training_texts
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # see bench step: time the algorithms, not denormal arithmetic
+    data = build_mixture(mixture, data_dir, seed=0, max_examples=max_examples, dev_fraction=0.0).train
+    start = time.perf_counter()
+    guide_obj = build_guide(guide, corpus=sorted(training_texts(data)), progress=True)
+    cache_seconds = time.perf_counter() - start
+    rows = []
+    for student_name in students:
+        static = get_spec(student_name).static
+        for arm, overrides in ARMS.items():
+            cfg = TrainConfig(
+                epochs=1,
+                batch_size=batch_size,
+                max_seq_len=max_seq_len,
+                lr=STATIC_DEFAULTS["lr"] if static else 5e-5,
+                logging_steps=max(1, len(data) // batch_size // 20),  # ~20 diagnostics points
+                **overrides,
+            )
+            model = load_model(student_name, device="cpu")
+            _, record = train(
+                cfg,
+                student=model,
+                guide=None if arm == "infonce" else guide_obj,
+                train_dataset=data,
+                progress=False,
+            )
+            rows.append(
+                {
+                    "student": student_name,
+                    "kind": "static" if static else "transformer",
+                    "arm": arm,
+                    "steps": record.steps,
+                    "epoch_s": round(record.train_seconds, 2),
+                    "step_ms": round(1000 * record.train_seconds / max(record.steps, 1), 1),
+                    "drop_rate": round(
+                        sum(p.drop_rate for p in record.diagnostics) / len(record.diagnostics), 3
+                    )
+                    if record.diagnostics
+                    else 0.0,
+                }
+            )
+    return {
+        "examples": len(data),
+        "guide": guide,
+        "guide_cache_seconds": round(cache_seconds, 2),
+        "threads": torch.get_num_threads(),
+        "rows": rows,
+        "ratios": _ratios(rows),
+    }
+
+
+def _ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """GIST/InfoNCE epoch time per student, and each transformer's epoch time over each static's."""
+    by = {(r["student"], r["arm"]): r["epoch_s"] for r in rows}
+    ratios = {}
+    for student in dict.fromkeys(r["student"] for r in rows):
+        if (student, "infonce") in by and by[(student, "infonce")] > 0:
+            ratios[f"{student}: gist / infonce"] = round(by[(student, "gist")] / by[(student, "infonce")], 3)
+    statics = [r["student"] for r in rows if r["kind"] == "static" and r["arm"] == "infonce"]
+    transformers = [r["student"] for r in rows if r["kind"] == "transformer" and r["arm"] == "infonce"]
+    for s in statics:
+        for t in transformers:
+            if by[(s, "infonce")] > 0:
+                ratios[f"{t} / {s} (infonce epoch)"] = round(by[(t, "infonce")] / by[(s, "infonce")], 1)
+    return ratios
