@@ -20,6 +20,7 @@ from harness.config.schema import (
     ModelConfig,
     ObjectiveConfig,
     StudyConfig,
+    SuiteRef,
     TrainConfig,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "ModelConfig",
     "ObjectiveConfig",
     "StudyConfig",
+    "SuiteRef",
     "TrainConfig",
     "load_experiment",
     "validate_experiment",

@@ -78,6 +78,9 @@ def _check_study(data: dict[str, Any]) -> Iterator[Error]:
         name, params = study.get(key, "tpe" if key == "sampler" else "median"), study.get(f"{key}_params", {})
         if name in classes and isinstance(params, dict):
             yield from _bind(classes[name], params, ("study", f"{key}_params"), skip={"seed", "search_space"})
+    space = data.get("search_space") if isinstance(data.get("search_space"), dict) else {}
+    if study.get("sampler") == "grid" and any(_table(space, k).get("type") != "categorical" for k in space):
+        yield ("study", "sampler"), "the grid sampler needs every search_space entry to be categorical"
     if arms and "n_trials" in study:
         yield ("study", "n_trials"), "an ablation runs every arm x seed once; remove n_trials"
     if data.get("search_space") and not arms and not ({"n_trials", "timeout_s"} & set(study)):
@@ -103,7 +106,14 @@ def _check_model(data: dict[str, Any]) -> Iterator[Error]:
         yield ("model",), "give pair, or student and guide"
     elif "student" in model and "guide" not in model:
         yield ("model", "guide"), "a student needs a guide (a model name, or 'none' for plain InfoNCE)"
-    yield from _name("pair", model.get("pair"), ("model", "pair"))
+    pair = model.get("pair")
+    if isinstance(pair, str) and registry("pair") is not None:
+        from harness.pairs import resolve_pair
+
+        try:
+            resolve_pair(pair)  # registered, or any STUDENT__GUIDE of zoo models
+        except KeyError as exc:
+            yield ("model", "pair"), f"{str(exc).rstrip('.')} (or STUDENT__GUIDE of two zoo models)"
     yield from _name("model", model.get("student"), ("model", "student"))
     yield from _name("guide", model.get("guide"), ("model", "guide"), also="model")
 
@@ -112,7 +122,7 @@ def _check_data(data: dict[str, Any]) -> Iterator[Error]:
     section = _table(data, "data")
     if "data" in data and ("mixture" in section) == ("sources" in section):
         yield ("data",), "give exactly one of mixture or sources"
-    yield from _name("mixture", section.get("mixture"), ("data", "mixture"))
+    yield from _name("mixture", section.get("mixture"), ("data", "mixture"), also="dataset")
     sources = section.get("sources")
     for i, source in enumerate(sources if isinstance(sources, list) else []):
         yield from _name("dataset", source, ("data", "sources", i))
@@ -125,41 +135,39 @@ def _check_train(data: dict[str, Any]) -> Iterator[Error]:
 def _check_overrides(
     values: dict[str, Any], loc: tuple, base: dict[str, Any] | None = None
 ) -> Iterator[Error]:
-    """Names in a set of training fields: strategy, its parameters, guide."""
+    """Names in a set of training fields: strategy, its parameters (names and ranges), guide."""
     merged = {**(base or {}), **values}
     yield from _name("strategy", values.get("strategy"), (*loc, "strategy"))
     yield from _name("guide", values.get("guide"), (*loc, "guide"), also="model")
-    params = values.get("strategy_params")
-    if isinstance(params, dict):
-        yield from _strategy_params(merged.get("strategy", "gist"), params, (*loc, "strategy_params"))
+    touched = {"strategy", "strategy_params", "margin", "margin_strategy"} & set(values)
+    if touched:
+        message = strategy_problem(merged)
+        if message:
+            field = "strategy_params" if "strategy_params" in values else sorted(touched)[0]
+            yield (*loc, field), message
 
 
-def _strategy_params(strategy: Any, params: dict[str, Any], loc: tuple) -> Iterator[Error]:
-    """Binds parameters to the strategy function's keyword-only arguments (torchtune-style)."""
+def strategy_problem(train: dict[str, Any]) -> str | None:
+    """Why the strategy and its parameters (``strategy_params``, ``margin``...) do not fit, or None."""
     reg = registry("strategy")
-    if reg is None or strategy not in reg:
-        return
-    valid = strategy_parameters(reg.get(strategy))
-    if valid is None:
-        return
-    for key in params:
-        if key not in valid:
-            yield (
-                (*loc, key),
-                f"strategy {strategy!r} takes no parameter {key!r}. Valid: {', '.join(valid) or '(none)'}",
-            )
-
-
-def strategy_parameters(strategy: Any) -> list[str] | None:
-    """Keyword-only parameter names of a registered strategy, or None when they cannot be read."""
-    declared = getattr(strategy, "params", None) or getattr(strategy, "parameters", None)
-    if isinstance(declared, dict | list | tuple):
-        return list(declared)
-    fn = getattr(strategy, "fn", None) or (strategy if callable(strategy) else None)
-    if fn is None:
+    strategy, params = train.get("strategy", "gist"), train.get("strategy_params", {})
+    if reg is None or strategy not in reg or not isinstance(params, dict):
         return None
-    kinds = (inspect.Parameter.KEYWORD_ONLY,)
-    return [p.name for p in inspect.signature(fn).parameters.values() if p.kind in kinds]
+    from harness.masking import resolve_params
+
+    known = reg.get(strategy).params
+    merged = dict(params)
+    for key in ("margin", "margin_strategy"):
+        value = train.get(key)
+        if value is not None and key in known:
+            merged.setdefault(key, value)
+        elif value is not None and key == "margin_strategy":
+            return f"margin_strategy applies to strategy 'gist' only, not {strategy!r}"
+    try:
+        resolve_params(strategy, merged)
+    except Exception as exc:  # UserError with the valid names or range
+        return str(exc)
+    return None
 
 
 def _check_arms(data: dict[str, Any]) -> Iterator[Error]:
@@ -221,29 +229,28 @@ def _check_search_space(data: dict[str, Any]) -> Iterator[Error]:
             values = spec.get("choices") if isinstance(spec.get("choices"), list) else []
         for value in values:
             if field == "strategy_params":
-                yield from _check_overrides(
-                    {"strategy_params": {key.split(".", 1)[1]: value}}, ("search_space",), train
-                )
+                params = {**_table(train, "strategy_params"), key.split(".", 1)[1]: value}
+                yield from ((loc, m) for _, m in _check_overrides({"strategy_params": params}, (), train))
                 continue
             yield from ((loc, msg) for _, msg in _validate_train({**train, field: value}, loc, only={field}))
             yield from ((loc, msg) for _, msg in _check_overrides({field: value}, (), base=train))
 
 
 def _check_suites(data: dict[str, Any]) -> Iterator[Error]:
-    for section in ("objective", "final"):
-        yield from _name("suite", _table(data, section).get("suite"), (section, "suite"))
     reg = registry("suite")
-    objective = _table(data, "objective")
-    suite, tasks = objective.get("suite"), objective.get("tasks")
-    if reg is None or suite not in reg or not isinstance(tasks, list):
-        return
-    known = suite_tasks(reg.get(suite))
-    for i, task in enumerate(tasks):
-        if known is not None and task not in known:
-            yield (
-                ("objective", "tasks", i),
-                f"suite {suite!r} has no task {task!r}. Tasks: {', '.join(known)}",
-            )
+    for section in ("objective", "final"):
+        table = _table(data, section)
+        suite, tasks = table.get("suite"), table.get("tasks")
+        yield from _name("suite", suite, (section, "suite"))
+        if reg is None or suite not in reg or not isinstance(tasks, list):
+            continue
+        known = suite_tasks(reg.get(suite))
+        for i, task in enumerate(tasks):
+            if known is not None and task not in known:
+                yield (
+                    (section, "tasks", i),
+                    f"suite {suite!r} has no task {task!r}. Tasks: {', '.join(known)}",
+                )
 
 
 def suite_tasks(suite: Any) -> list[str] | None:

@@ -65,10 +65,9 @@ def validate_experiment(data: dict[str, Any], *, source: str = "<experiment>", t
         errors += [(tuple(e["loc"]), _pydantic_message(e)) for e in exc.errors()]
     errors += check_experiment(data)
     if errors:
-        seen: dict[str, None] = {}
-        for loc, msg in errors:
-            seen.setdefault(_format(loc, msg, text))
-        raise ConfigError(source, list(seen))
+        lines = {_format(loc, msg, text): _line_of(text, _strip(loc)) for loc, msg in errors}
+        ordered = sorted(lines, key=lambda line: (lines[line] is None, lines[line] or 0))
+        raise ConfigError(source, ordered)
     assert experiment is not None
     return experiment
 
@@ -102,8 +101,13 @@ def _fields_at(loc: tuple) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
+def _strip(loc: tuple) -> tuple:
+    # Pydantic puts the discriminator tag of a search-space entry into its location: drop it.
+    return tuple(p for p in loc if p not in _DISCRIMINATORS)
+
+
 def _format(loc: tuple, msg: str, text: str) -> str:
-    loc = tuple(p for p in loc if p not in _DISCRIMINATORS)
+    loc = _strip(loc)
     field = ".".join(str(p) for p in loc) or "(file)"
     line = _line_of(text, loc)
     return f"line {line}: {field}: {msg}" if line else f"{field}: {msg}"
@@ -114,7 +118,7 @@ def _line_of(text: str, loc: tuple) -> int | None:
     if not text or not loc:
         return None
     lines = text.splitlines()
-    start, table = -1, []
+    start, table, shift = -1, [], 1
     for part in loc:
         if isinstance(part, int):  # the n-th [[table]] of an array of tables
             header = re.compile(r"^\s*\[\[\s*" + re.escape(".".join(table)) + r"\s*\]\]")
@@ -125,6 +129,12 @@ def _line_of(text: str, loc: tuple) -> int | None:
         table.append(str(part))
         header = re.compile(r"^\s*\[{1,2}\s*" + re.escape(".".join(table)) + r"\s*\]{1,2}\s*(#.*)?$")
         hit = next((n for n, line in enumerate(lines) if n > start and header.match(line)), None)
+        if hit is None:  # only sub-tables are written out: [search_space.lr] for search_space
+            sub = re.compile(r"^\s*\[{1,2}\s*" + re.escape(".".join(table)) + r"\.")
+            hit = next((n - 1 for n, line in enumerate(lines) if n > start and sub.match(line)), None)
+            shift = 2
+        else:
+            shift = 1
         if hit is not None:
             start = hit
             continue
@@ -135,4 +145,4 @@ def _line_of(text: str, loc: tuple) -> int | None:
             if key.match(lines[n]):
                 return n + 1
         break
-    return start + 1 if start >= 0 else None
+    return start + shift if start >= 0 else None

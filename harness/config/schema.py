@@ -112,6 +112,10 @@ class DataConfig(_Frozen):
     max_examples: int | None = Field(default=None, ge=2)
     dev_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     seed: int = 0
+    negatives: bool | None = None
+    """Keep negative columns only if every source has them (unset), require (true) or drop (false) them."""
+    leakage: Literal["error", "drop", "warn"] = "error"
+    """A training text found in a scored test split: fail, drop those rows, or only warn."""
     data_dir: str | None = None
     """The offline data folder; unset: ``GIST_HARNESS_DATA``."""
 
@@ -133,8 +137,10 @@ class TrainConfig(_Frozen):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     strategy: str = "gist"
     strategy_params: dict[str, Scalar] = {}
-    margin_strategy: Literal["absolute", "relative"] = "absolute"
-    margin: float = 0.0
+    margin_strategy: Literal["absolute", "relative"] | None = None
+    """``gist`` only: margin ``pos - margin`` (absolute) or ``pos - |pos| * margin`` (relative)."""
+    margin: float | None = None
+    """The strategy's ``margin`` parameter (``gist``, ``margin_pos``, ``self_filter``); unset: its default."""
     contrast_anchors: bool = True
     contrast_positives: bool = True
     variant: Literal["st", "official"] = "st"
@@ -200,15 +206,27 @@ class AblationConfig(_Frozen):
     arms: list[ArmConfig] = []
 
 
-class ObjectiveConfig(_Frozen):
+class SuiteRef(_Frozen):
+    """A registered suite, optionally cut down to some of its tasks (a quick suite for small runs)."""
+
     suite: str
     tasks: list[str] | None = None
     """Score only these tasks of the suite; unset: all of them."""
-    metric: str = "main_score"
+
+    @property
+    def label(self) -> str:
+        return self.suite + (f"[{', '.join(self.tasks)}]" if self.tasks else "")
 
 
-class FinalConfig(_Frozen):
-    suite: str
+class ObjectiveConfig(SuiteRef):
+    """What Optuna optimises: the mean ``metric`` over the (selected) tasks of a suite."""
+
+    metric: Literal["main_score"] = "main_score"
+    """Column of the tidy score table averaged over tasks (each task's MTEB main score)."""
+
+
+class FinalConfig(SuiteRef):
+    """The suite every trained arm (and the untrained student) is scored on for the report."""
 
 
 class Experiment(_Frozen):
@@ -248,6 +266,6 @@ class Experiment(_Frozen):
 
 
 def _pair(name: str | None):
-    from harness.pairs import PAIRS
+    from harness.pairs import resolve_pair
 
-    return PAIRS.get(name or "")
+    return resolve_pair(name or "")

@@ -1,0 +1,33 @@
+"""``gist-harness validate FILE...``: check experiment files without loading any model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.config import ConfigError, load_experiment
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check experiment files: schema, registered names, consistency (loads no model)",
+        description="Check experiment TOML files and list every error with its line, field and valid choices.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="experiment TOML files")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.files:
+        try:
+            experiment = load_experiment(path)
+        except ConfigError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        arms = [a.name for a in experiment.ablation.arms]
+        what = f"arms {', '.join(arms)}" if arms else f"search over {', '.join(experiment.search_space)}"
+        print(f"ok: {path} (study {experiment.study.name}: {what})")
+    return 2 if failed else 0

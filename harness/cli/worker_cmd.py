@@ -1,0 +1,27 @@
+"""``gist-harness worker EXPERIMENT.toml --storage URL``: join a running study from another process or machine."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.cli.run_cmd import add_common_arguments, run_experiment
+from harness.config import load_experiment
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="join a study started by 'gist-harness run' and run trials until none is left",
+        description=(
+            "Join the study of EXPERIMENT in a shared storage (PostgreSQL for several machines, or the "
+            "SQLite/journal file of a run on this machine) and run its remaining trials."
+        ),
+    )
+    add_common_arguments(parser)
+    parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the study to exist")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_experiment(load_experiment(args.experiment), args, worker=True)
+    return 0

@@ -1,0 +1,183 @@
+"""The run folder ``runs/<study>/``: trial records, scores, run records, models and the manifest.
+
+Files follow ``harness.results`` exactly (the report layer reads only them) and every write is
+atomic. ``trial.json`` is written RUNNING when a trial starts and rewritten from Optuna's own state
+once Optuna has recorded the end, so a ``trial.json`` that says COMPLETE always means Optuna has it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from harness.config import TrainConfig
+from harness.results import (
+    UNTRAINED_DIR,
+    HistoryTrial,
+    StudyManifest,
+    TrialRecord,
+    read_record,
+    save_trial,
+    score_table,
+    trial_dirname,
+    write_record,
+)
+from harness.study.objective import TrialOutcome
+
+SPARE = "spare"
+"""User attribute of a trial that found no arm left to run (another worker took it); not recorded."""
+
+
+class RunFolder:
+    """Writes one study's artifacts under ``runs/<study>/``.
+
+    Args:
+        path: the study folder.
+        study_name: the Optuna study name.
+        save_model: also save each trained model under ``<trial>/model/``.
+        in_domain_tasks: tasks whose own train split the training data uses (from the leakage check).
+    """
+
+    def __init__(self, path: Path, study_name: str, *, save_model: bool = False) -> None:
+        self.path = path
+        self.study_name = study_name
+        self.save_model = save_model
+        self.in_domain_tasks: list[str] = []
+        self.objective_label = self.final_label = ""
+
+    def trial_dir(self, number: int) -> Path:
+        return self.path / trial_dirname(number)
+
+    def on_start(self, trial: Any, arm: str | None, seed: int, config: TrainConfig) -> None:
+        """Records the configuration in Optuna (for the final record) and writes a RUNNING trial.json."""
+        started = datetime.now(timezone.utc)
+        trial.set_user_attr("config", config.model_dump(mode="json"))
+        trial.set_user_attr("in_domain_tasks", self.in_domain_tasks)
+        record = TrialRecord(
+            study=self.study_name,
+            number=trial.number,
+            state="RUNNING",
+            arm=arm,
+            seed=seed,
+            params=dict(trial.params),
+            config=config.model_dump(mode="json"),
+            guide=config.guide,
+            strategy=config.strategy,
+            started=started,
+            in_domain_tasks=self.in_domain_tasks,
+        )
+        save_trial(self.path, record)
+
+    def on_finish(self, trial: Any, outcome: TrialOutcome, model: Any) -> None:
+        """Writes run.json, the objective and final scores and (optionally) the model."""
+        folder = self.trial_dir(trial.number)
+        write_record(folder / "run.json", outcome.run)
+        write_record(
+            folder / "objective_scores.json", score_table(outcome.objective_scores, self.objective_label)
+        )
+        if outcome.final_scores is not None:
+            write_record(folder / "scores.json", score_table(outcome.final_scores, self.final_label))
+        if self.save_model and model is not None:
+            save_model_atomically(model, folder / "model")
+
+    def on_end(self, frozen: FrozenTrial) -> TrialRecord | None:
+        """Rewrites trial.json from Optuna's record of a finished trial; returns the record."""
+        if frozen.user_attrs.get(SPARE):
+            return None
+        record = trial_record(self.study_name, frozen)
+        save_trial(self.path, record)
+        return record
+
+    def sync(self, study: optuna.Study) -> None:
+        """Brings every trial.json in line with Optuna (e.g. a killed worker's trial failed as stale)."""
+        for frozen in study.get_trials(deepcopy=False):
+            path = self.trial_dir(frozen.number) / "trial.json"
+            stale = frozen.state.is_finished() and path.exists()
+            if stale and read_record(path, TrialRecord).state != frozen.state.name:
+                self.on_end(frozen)
+
+    def write_untrained(self, scores: Any, suite: str) -> None:
+        write_record(self.path / UNTRAINED_DIR / "scores.json", score_table(scores, suite=suite))
+
+    def has_untrained(self) -> bool:
+        return (self.path / UNTRAINED_DIR / "scores.json").exists()
+
+    def first_run(self) -> dict[str, Any]:
+        """``created`` and ``command`` of the manifest already there (resumes and workers keep them)."""
+        path = self.path / "manifest.json"
+        if not path.exists():
+            return {}
+        manifest = read_record(path, StudyManifest)
+        return {"created": manifest.created, "command": manifest.command}
+
+    def write_manifest(self, study: optuna.Study, base: StudyManifest) -> None:
+        """Writes manifest.json: ``base`` (reproducibility fields) plus Optuna's history of every trial."""
+        history = [history_trial(t) for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SPARE)]
+        manifest = base.model_copy(update={"history": history})
+        write_record(self.path / "manifest.json", manifest)
+
+
+def trial_record(study_name: str, frozen: FrozenTrial) -> TrialRecord:
+    """The TrialRecord of an Optuna trial (arm, seed and config come from its user attributes)."""
+    attrs = frozen.user_attrs
+    config = attrs.get("config", {})
+    started, finished = frozen.datetime_start, frozen.datetime_complete
+    state = frozen.state.name
+    error = attrs.get("error")
+    if frozen.state == TrialState.FAIL and error is None:
+        error = "worker stopped without finishing the trial (no heartbeat); re-queued"
+    return TrialRecord(
+        study=study_name,
+        number=frozen.number,
+        state=state,  # type: ignore[arg-type]
+        arm=attrs.get("arm"),
+        seed=attrs.get("seed"),
+        params=dict(frozen.params),
+        config=config,
+        guide=config.get("guide"),
+        strategy=config.get("strategy"),
+        value=frozen.value if frozen.state == TrialState.COMPLETE else None,
+        started=_utc(started),
+        finished=_utc(finished),
+        wall_seconds=(finished - started).total_seconds() if started and finished else None,
+        in_domain_tasks=attrs.get("in_domain_tasks", []),
+        error=error,
+    )
+
+
+def history_trial(frozen: FrozenTrial) -> HistoryTrial:
+    return HistoryTrial(
+        number=frozen.number,
+        state=frozen.state.name,  # type: ignore[arg-type]
+        value=frozen.value if frozen.state == TrialState.COMPLETE else None,
+        params=dict(frozen.params),
+        intermediate_values=dict(frozen.intermediate_values),
+        started=_utc(frozen.datetime_start),
+        finished=_utc(frozen.datetime_complete),
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # Optuna stores naive local times; records carry UTC.
+    return moment.astimezone(timezone.utc) if moment is not None else None
+
+
+def save_model_atomically(model: Any, target: Path) -> None:
+    """Saves a sentence-transformers model into a temporary sibling folder, then renames it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save(str(tmp))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,160 @@
+"""The real ``Pipeline`` of a study: data, leakage check, models, guides, ``train`` and ``evaluate``.
+
+Built once per worker process. The training mixture is built and checked for leakage once; a
+neural guide is built (and its embedding cache filled) once per (guide, max_seq_len) and shared by
+every trial of the process; each trial loads a fresh student.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness.config import Experiment, SuiteRef, TrainConfig
+from harness.results import RunRecord
+from harness.study.objective import Report, objective_value
+
+
+class RealPipeline:
+    """Loads and trains for real (see ``harness.study.runner.Pipeline``).
+
+    Args:
+        experiment: the validated experiment.
+        data_dir: the offline data folder (None: the experiment's ``data.data_dir``, then
+            ``GIST_HARNESS_DATA``).
+        device: torch device (None: sentence-transformers' choice, CUDA when available).
+        progress: progress bars for cache building, training steps and scoring.
+    """
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        *,
+        data_dir: Any = None,
+        device: str | None = None,
+        progress: bool = True,
+    ):
+        self.experiment = experiment
+        self.device = device
+        self.progress = progress
+        self._data_dir_arg = data_dir or experiment.data.data_dir
+        self.in_domain_tasks: list[str] = []
+        self.train_dataset: Any = None
+        self._corpus: list[str] = []
+        self._guides: dict[tuple[str, int | None], tuple[Any, float]] = {}
+
+    @property
+    def data_dir(self) -> Any:
+        from harness.data import data_dir
+
+        return data_dir(self._data_dir_arg)
+
+    def prepare(self) -> None:
+        """Builds the training mixture and checks it against the objective and final suites."""
+        from harness.data import Component, MixtureSpec, build_mixture, drop_leaked
+        from harness.train import check_training_data, training_texts
+
+        data = self.experiment.data
+        spec: Any = data.mixture
+        if data.sources:
+            spec = MixtureSpec("+".join(data.sources), tuple(Component(s) for s in data.sources))
+        mixture = build_mixture(
+            spec,
+            self.data_dir,
+            seed=data.seed,
+            max_examples=data.max_examples,
+            dev_fraction=data.dev_fraction,
+            negatives=data.negatives,
+        )
+        suites = [suite_object(self.experiment.objective)]
+        if self.experiment.final is not None:
+            suites.append(suite_object(self.experiment.final))
+        report = check_training_data(mixture.texts_by_source(), suites, self.data_dir, policy=data.leakage)
+        if data.leakage == "drop":
+            mixture = drop_leaked(mixture, report)
+        self.in_domain_tasks = sorted({o.task for o in report.in_domain})
+        self.train_dataset = mixture.train
+        self._corpus = sorted(training_texts(mixture.train))
+
+    def load_student(self) -> Any:
+        from harness.models import load_model
+
+        return load_model(self.experiment.student, device=self.device)
+
+    def guide(self, config: TrainConfig, student: Any) -> tuple[Any, float | None]:
+        """The trial's guide and the seconds spent building it (None when no guide is used)."""
+        from harness.guides import build_guide
+
+        name = config.guide or "none"
+        if name == "none" or not _needs_guide(config):
+            return None, None
+        if name == "self":  # a frozen copy of this trial's student: never shared
+            start = time.perf_counter()
+            guide = build_guide("self", student=student, corpus=self._corpus, progress=self.progress)
+            return guide, time.perf_counter() - start
+        key = (name, config.max_seq_len)
+        if key not in self._guides:
+            start = time.perf_counter()
+            guide = build_guide(
+                name,
+                corpus=self._corpus,
+                max_seq_len=config.max_seq_len,
+                progress=self.progress,
+                device=self.device,
+            )
+            self._guides[key] = (guide, time.perf_counter() - start)
+            return self._guides[key]
+        return self._guides[key][0], 0.0  # already built in this process
+
+    def fit(self, config: TrainConfig, report: Report) -> tuple[Any, RunRecord]:
+        from harness.train import train
+
+        student = self.load_student()
+        guide, guide_seconds = self.guide(config, student)
+        objective = self.experiment.objective
+
+        def eval_fn(model: Any) -> float:
+            return objective_value(self.score(model, objective, progress=False), objective)
+
+        model, run = train(
+            config,
+            student=student,
+            guide=guide,
+            train_dataset=self.train_dataset,
+            eval_fn=eval_fn,
+            report=report,
+            progress=self.progress,
+        )
+        return model, run.model_copy(update={"guide_cache_seconds": guide_seconds})
+
+    def score(self, model: Any, suite: SuiteRef, *, progress: bool | None = None) -> Any:
+        from harness.evaluate import evaluate
+
+        return evaluate(
+            model,
+            suite_object(suite),
+            data_dir=self.data_dir,
+            model_name=self.experiment.student,
+            progress=self.progress if progress is None else progress,
+        )
+
+
+def suite_object(ref: SuiteRef) -> Any:
+    """The registered suite, or a copy holding only ``ref.tasks`` (same name, so reports group it)."""
+    from dataclasses import replace
+
+    from harness.evaluate import SUITES
+
+    suite = SUITES.get(ref.suite)
+    if not ref.tasks:
+        return suite
+    return replace(suite, tasks=tuple(t for t in suite.tasks if t.name in ref.tasks))
+
+
+def _needs_guide(config: TrainConfig) -> bool:
+    """Whether the strategy reads guide similarities (InfoNCE, oracle, self_filter... do not)."""
+    try:
+        from harness.loss.guided import needs
+    except ImportError:  # pragma: no cover - older loss module
+        return True
+    return needs(config.strategy, dict(config.strategy_params))[0]

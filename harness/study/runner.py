@@ -1,0 +1,276 @@
+"""Creating, resuming and joining a study; running its trials; one summary line per trial.
+
+``run_study`` is what ``gist-harness run`` and ``gist-harness worker`` call. The heavy lifting
+(loading models and data, training, scoring) is behind a ``Pipeline`` that is passed in, so the
+whole runner is tested with a fake pipeline on every storage backend.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import warnings
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from harness import __version__
+from harness.config import PRUNERS, SAMPLERS, Experiment, SuiteRef, TrainConfig
+from harness.errors import UserError
+from harness.results import RunRecord, StudyManifest
+from harness.study import provenance
+from harness.study.artifacts import SPARE, RunFolder
+from harness.study.objective import TrialHooks, TrialOutcome, make_objective, trained_arms
+from harness.study.progress import TrialProgress
+from harness.study.storage import fail_stale_trials, heartbeat_enabled, make_storage, redact, resolve_url
+
+_UNFINISHED = (TrialState.WAITING, TrialState.RUNNING)
+
+
+class Pipeline(Protocol):
+    """What the runner needs from the heavy layers (see ``harness.study.pipeline``)."""
+
+    in_domain_tasks: list[str]
+
+    def prepare(self) -> None: ...
+    def fit(self, config: TrainConfig, report: Callable[[float, int], None]) -> tuple[Any, RunRecord]: ...
+    def score(self, model: Any, suite: SuiteRef) -> Any: ...
+    def load_student(self) -> Any: ...
+
+
+def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
+    study = experiment.study
+    params = dict(study.sampler_params)
+    if study.sampler == "grid":
+        params["search_space"] = {k: list(v.choices) for k, v in experiment.search_space.items()}
+    cls = _class(SAMPLERS[study.sampler])
+    if "seed" in inspect.signature(cls).parameters:
+        params.setdefault("seed", study.seed)
+    return cls(**params)
+
+
+def make_pruner(experiment: Experiment) -> optuna.pruners.BasePruner:
+    return _class(PRUNERS[experiment.study.pruner])(**experiment.study.pruner_params)
+
+
+def _class(target: str) -> Any:
+    module_name, name = target.split(":")
+    return getattr(__import__(module_name, fromlist=[name]), name)
+
+
+def arm_seeds(experiment: Experiment) -> list[dict[str, Any]]:
+    """The fixed trials of an ablation: every trained arm x seed, as Optuna params."""
+    return [{"arm": a, "seed": s} for a in trained_arms(experiment) for s in experiment.ablation.seeds]
+
+
+def enqueue_arms(study: optuna.Study, experiment: Experiment) -> int:
+    """Enqueues every arm x seed not already queued, running or finished (a failed one is re-queued)."""
+    taken = set()
+    for trial in study.get_trials(deepcopy=False):
+        params = trial.system_attrs.get("fixed_params", trial.params)
+        if trial.state != TrialState.FAIL and "arm" in params:
+            taken.add((params["arm"], params.get("seed")))
+    added = 0
+    for params in arm_seeds(experiment):
+        if (params["arm"], params["seed"]) not in taken:
+            study.enqueue_trial(params)
+            added += 1
+    return added
+
+
+def open_study(experiment: Experiment, storage: Any, *, create: bool, wait_s: float = 0) -> optuna.Study:
+    """Creates (or loads) the study; a worker waits up to ``wait_s`` for it to be created."""
+    name = experiment.study.name
+    sampler, pruner = make_sampler(experiment), make_pruner(experiment)
+    if create:
+        return optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            direction=experiment.study.direction,
+            load_if_exists=True,
+        )
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        except KeyError:
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"study {name!r} does not exist in this storage; start it with 'gist-harness run'"
+                ) from None
+            time.sleep(1.0)
+
+
+def run_study(
+    experiment: Experiment,
+    pipeline: Pipeline,
+    *,
+    runs_dir: Path,
+    storage: str | None = None,
+    worker: bool = False,
+    progress: bool = True,
+    wait_s: float = 60.0,
+    poll_s: float = 5.0,
+    manifest: StudyManifest | None = None,
+    log: Callable[[str], None] | None = None,
+) -> optuna.Study:
+    """Creates or resumes the study (or joins it as a worker) and runs trials until none is left.
+
+    Args:
+        experiment: the validated experiment.
+        pipeline: builds data, trains and scores (injected; see ``harness.study.pipeline``).
+        runs_dir: parent of the study folder ``<runs_dir>/<study>/``.
+        storage: storage URL (overrides the experiment's); None: SQLite in the study folder.
+        worker: join an existing study: do not create it, enqueue arms or score the untrained student.
+        progress: show a progress bar over trials.
+        wait_s: how long a worker waits for the study to be created.
+        poll_s: how often to look again while other workers still run the last trials.
+        manifest: reproducibility fields for ``manifest.json`` (command, experiment text, ...).
+        log: where summary lines go (default: stderr, above the progress bar).
+    """
+    settings = experiment.study
+    folder = RunFolder(runs_dir / settings.name, settings.name, save_model=settings.save_model)
+    folder.objective_label = experiment.objective.label
+    folder.final_label = (experiment.final or experiment.objective).label
+    url = storage or settings.storage
+    optuna_storage = make_storage(
+        url,
+        folder.path,
+        heartbeat_interval=settings.heartbeat_interval_s,
+        grace_period=settings.grace_period_s,
+        max_retry=settings.max_retry,
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(experiment, optuna_storage, create=not worker, wait_s=wait_s)
+    if not worker:
+        enqueue_arms(study, experiment)
+    base = (manifest or StudyManifest(study=settings.name)).model_copy(
+        update={**_manifest_fields(experiment, resolve_url(url, folder.path)), **folder.first_run()}
+    )
+    folder.write_manifest(study, base)
+    pipeline.prepare()
+    folder.in_domain_tasks = list(pipeline.in_domain_tasks)
+    if not worker:
+        _score_untrained(experiment, pipeline, folder)
+
+    bar = TrialProgress(
+        len(arm_seeds(experiment)) or experiment.study.n_trials, study, enabled=progress, log=log
+    )
+    objective = _guarded(
+        make_objective(experiment, fit=pipeline.fit, score=pipeline.score, hooks=_hooks(folder))
+    )
+
+    def on_trial_end(study: optuna.Study, frozen: FrozenTrial) -> None:
+        record = folder.on_end(frozen)
+        folder.sync(study)
+        folder.write_manifest(study, base)
+        if record is not None:
+            bar.finished(frozen)
+
+    try:
+        _optimize(experiment, study, objective, [on_trial_end], poll_s=poll_s)
+    finally:
+        bar.close()
+    folder.sync(study)
+    folder.write_manifest(study, base)
+    return study
+
+
+def _hooks(folder: RunFolder) -> TrialHooks:
+    def on_finish(trial: Any, outcome: TrialOutcome, model: Any) -> None:
+        folder.on_finish(trial, outcome, model)
+        if outcome.final_scores is not None:
+            trial.set_user_attr("final_mean", float(outcome.final_scores["main_score"].mean()))
+        trial.set_user_attr("train_seconds", outcome.run.train_seconds)
+        trial.set_user_attr("steps", outcome.run.steps)
+
+    return TrialHooks(on_start=folder.on_start, on_finish=on_finish)
+
+
+def _guarded(objective: Callable[[Any], float]) -> Callable[[Any], float]:
+    """Skips trials that are not enqueued arms (ablations) and keeps a one-line reason on failure."""
+
+    def guarded(trial: optuna.Trial) -> float:
+        if trial.study.user_attrs.get("ablation") and not _enqueued(trial):
+            trial.set_user_attr(SPARE, True)  # another worker took the last arm between our look and ask()
+            raise optuna.TrialPruned("no arm left to run")
+        try:
+            return objective(trial)
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("error", str(exc) or "pruned")
+            raise
+        except Exception as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+            raise
+
+    return guarded
+
+
+def _enqueued(trial: optuna.Trial) -> bool:
+    frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+    return "fixed_params" in frozen.system_attrs
+
+
+def _optimize(
+    experiment: Experiment, study: optuna.Study, objective: Any, callbacks: list, poll_s: float
+) -> None:
+    settings = experiment.study
+    deadline = time.monotonic() + settings.timeout_s if settings.timeout_s else None
+    if trained_arms(experiment):
+        study.set_user_attr("ablation", True)
+        while deadline is None or time.monotonic() < deadline:
+            if heartbeat_enabled(study):
+                fail_stale_trials(study)
+            if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,))
+            elif heartbeat_enabled(study) and study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                time.sleep(poll_s)  # another worker's trial: it ends, or goes stale and is re-queued
+            else:
+                return
+        return
+    n_trials = settings.n_trials
+    counted = (TrialState.COMPLETE, TrialState.PRUNED)
+    if n_trials is not None:
+        if len(study.get_trials(deepcopy=False, states=counted)) >= n_trials:
+            return
+        callbacks = [*callbacks, optuna.study.MaxTrialsCallback(n_trials, states=counted)]
+    remaining = None if deadline is None else max(1.0, deadline - time.monotonic())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.optimize(objective, timeout=remaining, callbacks=callbacks, catch=(Exception,))
+
+
+def _score_untrained(experiment: Experiment, pipeline: Pipeline, folder: RunFolder) -> None:
+    """Scores the student as loaded on the final suite once (the report's reference row)."""
+    if not any(arm.untrained for arm in experiment.ablation.arms) or folder.has_untrained():
+        return
+    suite = experiment.final or experiment.objective
+    scores = pipeline.score(pipeline.load_student(), suite)
+    folder.write_untrained(scores, suite.label)
+
+
+def _manifest_fields(experiment: Experiment, url: str) -> dict[str, Any]:
+    objective = experiment.objective
+    what = f"{objective.suite}: mean {objective.metric}" + (
+        f" over {', '.join(objective.tasks)}" if objective.tasks else ""
+    )
+    return {
+        "study": experiment.study.name,
+        "direction": experiment.study.direction,
+        "objective": what,
+        "baseline_arm": experiment.ablation.baseline or "",
+        "student": experiment.student,
+        "final_suite": (experiment.final or objective).label,
+        "harness_version": __version__,
+        "package_versions": provenance.package_versions(),
+        "hardware": provenance.hardware(),
+        "git_commit": provenance.git_commit(),
+        "storage_url": redact(url),
+        "created": datetime.now(timezone.utc),
+    }
