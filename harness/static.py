@@ -27,6 +27,14 @@ if TYPE_CHECKING:
 # its static models with 2e-1); these are the defaults the experiment schema applies to them.
 STATIC_DEFAULTS = {"lr": 0.05, "warmup_ratio": 0.1, "batch_size": 128, "max_seq_len": 256}
 
+# ``search_preset = "static"`` in an experiment: the ranges that matter for a static table.
+STATIC_SEARCH_SPACE = {
+    "lr": {"type": "float", "low": 1e-3, "high": 0.5, "log": True},
+    "batch_size": {"type": "categorical", "choices": [32, 64, 128, 256]},
+    "temperature": {"type": "float", "low": 0.01, "high": 0.1, "log": True},
+    "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2},
+}
+
 RANDOM_SEED = 0
 
 

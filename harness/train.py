@@ -99,7 +99,7 @@ def train(
             max_steps=cfg.max_steps or -1,
             per_device_train_batch_size=cfg.batch_size,
             learning_rate=cfg.lr,
-            warmup_ratio=cfg.warmup_ratio,
+            warmup_steps=cfg.warmup_ratio,  # transformers 5: a float below 1 is a share of the steps
             weight_decay=cfg.weight_decay,
             bf16=cfg.precision == "bf16",
             fp16=cfg.precision == "fp16",

@@ -54,8 +54,14 @@ def run(args: argparse.Namespace) -> int:
 
 def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: bool) -> None:
     """Builds the real pipeline and runs (or joins) the study; shared with ``worker``."""
+    import torch
+
     from harness.study import run_study
     from harness.study.pipeline import RealPipeline
+
+    # At temperature 0.01 most softmax gradients are denormal floats (~e^-100); on a CPU they make
+    # the backward pass ~2.5x slower (measured by bench step) for no change in what is learnt.
+    torch.set_flush_denormal(True)
 
     pipeline = RealPipeline(
         experiment, data_dir=args.data_dir, device=args.device, progress=not args.no_progress

@@ -57,7 +57,7 @@ def validate_experiment(data: dict[str, Any], *, source: str = "<experiment>", t
         source: the file name used in messages.
         text: the TOML text, used to find line numbers (optional).
     """
-    errors: list[tuple[tuple, str]] = []
+    data, errors = _expand_search_preset(data)
     experiment = None
     try:
         experiment = Experiment.model_validate(data)
@@ -70,6 +70,28 @@ def validate_experiment(data: dict[str, Any], *, source: str = "<experiment>", t
         raise ConfigError(source, ordered)
     assert experiment is not None
     return experiment
+
+
+SEARCH_PRESETS = {"static": "harness.static:STATIC_SEARCH_SPACE"}
+"""``search_preset = NAME``: a ready search space; explicit ``[search_space.FIELD]`` entries win."""
+
+
+def _expand_search_preset(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[tuple, str]]]:
+    if "search_preset" not in data:
+        return data, []
+    data = dict(data)
+    name = data.pop("search_preset")
+    if name not in SEARCH_PRESETS:
+        return data, [
+            (("search_preset",), f"unknown search preset {name!r}; valid: {', '.join(SEARCH_PRESETS)}")
+        ]
+    import importlib
+
+    module, attr = SEARCH_PRESETS[name].split(":")
+    preset = getattr(importlib.import_module(module), attr)
+    explicit = data.get("search_space") if isinstance(data.get("search_space"), dict) else {}
+    data["search_space"] = {**preset, **explicit}
+    return data, []
 
 
 def _pydantic_message(error: Any) -> str:

@@ -249,9 +249,20 @@ class Experiment(_Frozen):
     def guide(self) -> str:
         return self.model.guide or _pair(self.model.pair).guide
 
+    @property
+    def student_is_static(self) -> bool:
+        """True for a static-embedding student (token table + mean pooling)."""
+        from harness.models import get_spec, is_model_name
+
+        return is_model_name(self.student) and get_spec(self.student).static
+
     def trial_config(self, overrides: dict[str, Any]) -> TrainConfig:
         """The training config of one trial: ``[train]``, then ``overrides`` (dotted keys allowed)."""
         data = self.train.model_dump()
+        if self.student_is_static:  # a static table's own defaults, where [train] left a field unset
+            from harness.static import STATIC_DEFAULTS
+
+            data.update({k: v for k, v in STATIC_DEFAULTS.items() if k not in self.train.model_fields_set})
         for key, value in overrides.items():
             if key.startswith("strategy_params."):
                 data["strategy_params"] = {**data["strategy_params"], key.split(".", 1)[1]: value}
