@@ -38,19 +38,36 @@ class CachedEncoder(SentenceTransformerEncoderWrapper):
         batch_size: texts per forward pass.
         progress: show a progress bar while embedding.
         enabled: ``False`` turns the cache off (every request is embedded again), for benchmarks.
+        cache_retrieval: ``False`` embeds retrieval corpora and queries without keeping them, for hub
+            suites whose corpora (MS MARCO: 8.8M passages) would not fit in memory twice.
     """
 
     def __init__(
-        self, model: SentenceTransformer, *, batch_size: int = 32, progress: bool = True, enabled: bool = True
+        self,
+        model: SentenceTransformer,
+        *,
+        batch_size: int = 32,
+        progress: bool = True,
+        enabled: bool = True,
+        cache_retrieval: bool = True,
     ) -> None:
         super().__init__(model)
         self.batch_size = batch_size
         self.progress = progress
         self.enabled = enabled
+        self.cache_retrieval = cache_retrieval
         self.vectors: dict[Key, np.ndarray] = {}  # (D,) float32 each
-        self.texts_embedded = 0  # forward passes' worth of texts, for tests and benchmarks
+        self.texts_embedded = 0  # texts run through the model, for tests and benchmarks
+        # Without (non-empty) query/document prompts or a Router, encode_query/encode_document equal
+        # encode, so a retrieval corpus is served from the suite-wide warm-up. sentence-transformers
+        # gives most models {"query": "", "document": ""}.
+        prompts = {name for name, text in (getattr(model, "prompts", None) or {}).items() if text}
+        routed = any(type(m).__name__ == "Router" for m in model.modules())
+        self.symmetric = not ({"query", "document"} & prompts) and not routed
 
     def _function(self, prompt_type: PromptType | None) -> str:
+        if self.symmetric:
+            return "encode"
         if prompt_type == PromptType.query:
             return "encode_query"
         if prompt_type == PromptType.document:
@@ -66,8 +83,13 @@ class CachedEncoder(SentenceTransformerEncoderWrapper):
         bar = tqdm(starts, desc=desc, unit="batch", disable=not self.progress or len(starts) < 2)
         for start in bar:
             idx = order[start : start + self.batch_size]
-            batch = encode([texts[i] for i in idx], prompt=prompt, batch_size=self.batch_size,
-                           show_progress_bar=False, convert_to_numpy=True)  # (B, D)
+            batch = encode(
+                [texts[i] for i in idx],
+                prompt=prompt,
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+            )  # (B, D)
             if out is None:
                 out = np.empty((len(texts), batch.shape[1]), dtype=np.float32)
             out[idx] = batch
@@ -99,7 +121,9 @@ class CachedEncoder(SentenceTransformerEncoderWrapper):
         prompt = _resolve_prompt(self.model_prompts, task_metadata, prompt_type)
         function = self._function(prompt_type)
         desc = f"Embedding {task_metadata.name}"
-        if not self.enabled:
+        if not self.enabled or (
+            not self.cache_retrieval and task_metadata.simplified_task_type == "retrieval"
+        ):
             return self._embed(function, prompt, texts, desc)
         keys = [(function, prompt or "", t) for t in texts]
         missing = sorted({k[2] for k in keys if k not in self.vectors})
@@ -107,5 +131,5 @@ class CachedEncoder(SentenceTransformerEncoderWrapper):
             for text, vector in zip(missing, self._embed(function, prompt, missing, desc), strict=True):
                 self.vectors[(function, prompt or "", text)] = vector
         if not keys:
-            return np.empty((0, self.model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
+            return np.empty((0, 0), dtype=np.float32)
         return np.stack([self.vectors[k] for k in keys])  # (N, D)

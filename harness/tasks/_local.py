@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -28,11 +29,19 @@ def resolve_data_dir(explicit: str | Path | None = None) -> Path:
     """The data folder: ``explicit`` if given, else ``$GIST_HARNESS_DATA``; a ``UserError`` otherwise."""
     chosen = explicit if explicit is not None else os.environ.get(DATA_ENV)
     if not chosen:
-        raise UserError(f"no data folder: pass --data-dir DIR or set {DATA_ENV} to the folder holding MANIFEST.md")
+        raise UserError(
+            f"no data folder: pass --data-dir DIR or set {DATA_ENV} to the folder holding MANIFEST.md"
+        )
     path = Path(chosen).expanduser()
     if not path.is_dir():
         raise UserError(f"data folder {path} does not exist (from --data-dir or {DATA_ENV})")
     return path
+
+
+def normalize_text(text: str) -> str:
+    """Text compared for overlap: lowercase word characters only, so SentEval's tokenised, lowercased
+    copy of a sentence ("a man ' s hat .") matches the original ("A man's hat.")."""
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def revision(files: Iterable[str]) -> str:
@@ -63,7 +72,9 @@ def verify_files(data_dir: Path, files: Iterable[str]) -> None:
         raise UserError("data folder does not match MANIFEST.md: " + "; ".join(problems))
 
 
-def local_metadata(*, name: str, files: Iterable[str], hub: type | None = None, **fields: Any) -> TaskMetadata:
+def local_metadata(
+    *, name: str, files: Iterable[str], hub: type | None = None, **fields: Any
+) -> TaskMetadata:
     """Validated metadata for a local task.
 
     Args:
@@ -74,7 +85,10 @@ def local_metadata(*, name: str, files: Iterable[str], hub: type | None = None, 
         **fields: metadata fields to set or override.
     """
     files = tuple(files)
-    dataset = {"path": "local:" + ",".join(sorted({f.split("/")[0] for f in files})), "revision": revision(files)}
+    dataset = {
+        "path": "local:" + ",".join(sorted({f.split("/")[0] for f in files})),
+        "revision": revision(files),
+    }
     base: dict[str, Any] = {}
     if hub is not None:
         base = hub.metadata.model_dump(exclude={"superseded_by"})
@@ -94,6 +108,7 @@ class LocalTask:
     files: ClassVar[tuple[str, ...]]
     splits_read: ClassVar[dict[str, Role]] = {"test": "test"}
     hub_name: ClassVar[str | None] = None  # the MTEB task this copy reproduces, if any
+    dev_only: ClassVar[bool] = False  # data for HPO objectives only, never in a final suite
     metadata: TaskMetadata
     dataset: Any
     data_loaded: bool
@@ -111,6 +126,7 @@ class LocalTask:
         self.data_loaded = True
 
     def unload_data(self) -> None:
+        """Frees the data (mteb's version would also drop the instance's metadata)."""
         self.dataset = None
         self.data_loaded = False
 
@@ -118,9 +134,29 @@ class LocalTask:
         raise NotImplementedError
 
     def texts(self) -> dict[str, set[str]]:
-        """Every text the evaluator embeds, per split (all of ``splits_read``)."""
+        """Every text of every split read, per split: what a leakage check compares training data with."""
         self.load_data()
         return {split: self.split_texts(split) for split in self.splits_read}
 
     def split_texts(self, split: str) -> set[str]:
         raise NotImplementedError
+
+    def embedded_texts(self) -> set[str]:
+        """Every text the evaluator embeds for the current eval splits (what a suite's cache warms)."""
+        self.load_data()
+        return set().union(*(self.split_texts(split) for split in self.eval_splits))
+
+    def drop_pairs_with(self, split: str, banned: set[str]) -> int:
+        """Removes the pairs of ``split`` with a sentence whose ``normalize_text`` is in ``banned``.
+
+        Used to keep a dev split disjoint from the final suites' test texts. Returns the number dropped.
+        """
+        self.load_data()
+        data = self.dataset[split]
+        keep = [
+            i
+            for i, (a, b) in enumerate(zip(data["sentence1"], data["sentence2"], strict=True))
+            if normalize_text(a) not in banned and normalize_text(b) not in banned
+        ]
+        self.dataset[split] = data.select(keep)
+        return len(data) - len(keep)

@@ -37,6 +37,19 @@ def senteval_sts(folder: Path, sets: list[str]) -> tuple[list[str], list[str], l
     return s1, s2, scores
 
 
+def semeval_sts(paths: list[Path]) -> tuple[list[str], list[str], list[float]]:
+    """brmson's SemEval files: ``score<TAB>sentence1<TAB>sentence2``, no header; unscored lines dropped."""
+    s1, s2, scores = [], [], []
+    for path in paths:
+        for line in _lines(path):
+            score, a, b = line.split("\t")
+            if score.strip():
+                s1.append(a)
+                s2.append(b)
+                scores.append(float(score))
+    return s1, s2, scores
+
+
 def stsbenchmark(path: Path) -> tuple[list[str], list[str], list[float]]:
     """STS-B csv: tab-separated, no header, quoting disabled; score in column 5, sentences 6 and 7."""
     s1, s2, scores = [], [], []
@@ -132,7 +145,8 @@ def scifact_corpus(zip_path: Path) -> list[tuple[str, str, str]]:
     with zipfile.ZipFile(zip_path) as archive, archive.open("corpus_train.csv") as raw:
         rows = list(csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8")))
     return [
-        (r["doc_id"], r["title"], " ".join(s.strip() for s in _abstract_sentences(r["abstract"]))) for r in rows
+        (r["doc_id"], r["title"], " ".join(s.strip() for s in _abstract_sentences(r["abstract"])))
+        for r in rows
     ]
 
 

@@ -138,4 +138,36 @@ class LocalBIOSSES(LocalSTS):
         return DatasetDict({"test": _pairs(*_read.biosses(*(data_dir / f for f in self.files)))})
 
 
-STS_TASKS = [LocalSTS12, LocalSTS13, LocalSTS14, LocalSTS15, LocalSTS16, LocalSTSBenchmark, LocalSICKR, LocalBIOSSES]
+class LocalSTS12Train(LocalSTS):
+    """SemEval-2012 STS *train* pairs (MSRpar, SMTeuroparl): dev-only data for HPO objectives."""
+
+    files = ("semeval-sts-brmson/2012/MSRpar.train.tsv", "semeval-sts-brmson/2012/SMTeuroparl.train.tsv")
+    splits_read: ClassVar[dict[str, Role]] = {"validation": "test"}
+    dev_only = True
+    metadata = local_metadata(
+        name="local:STS12-train",
+        files=files,
+        hub=STS12STS,
+        description=(
+            "Not an MTEB task. SemEval-2012 STS train pairs (MSRpar 750, SMTeuroparl 734) as a dev split "
+            "('validation'), original casing; disjoint from the STS12 test pairs MTEB scores."
+        ),
+        eval_splits=["validation"],
+        adapted_from=None,
+    )
+
+    def read(self, data_dir: Path) -> DatasetDict:
+        return DatasetDict({"validation": _pairs(*_read.semeval_sts([data_dir / f for f in self.files]))})
+
+
+STS_TASKS = [
+    LocalSTS12,
+    LocalSTS13,
+    LocalSTS14,
+    LocalSTS15,
+    LocalSTS16,
+    LocalSTSBenchmark,
+    LocalSICKR,
+    LocalBIOSSES,
+    LocalSTS12Train,
+]

@@ -1,0 +1,61 @@
+"""``gist-harness eval MODEL --suite NAME [--json PATH] [--data-dir DIR]``: score a model on a suite."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from harness.cli.table import print_rows
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="score a model on a suite of MTEB tasks (table + per-category averages)",
+        description="Score MODEL (a registered model name or a sentence-transformers folder) on a suite; "
+        "'gist-harness ls suites' lists them. Local suites read the offline data folder.",
+    )
+    parser.add_argument("model", help="registered model name (gist-harness ls models) or model folder")
+    parser.add_argument("--suite", default="offline-sts", help="suite name (default: offline-sts)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as a JSON list")
+    parser.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="data folder (default: $GIST_HARNESS_DATA)"
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="embed each task's texts again (benchmarks only)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.evaluate import SUITES, category_means, evaluate, suite_tasks
+    from harness.models import load_model
+
+    suite = SUITES.get(args.suite)
+    if not suite.hub:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        suite_tasks(suite, args.data_dir)  # a bad data folder fails before the model loads
+    model = load_model(args.model, device=args.device)
+    table = evaluate(
+        model,
+        suite,
+        data_dir=args.data_dir,
+        model_name=args.model,
+        batch_size=args.batch_size,
+        cache=not args.no_cache,
+    )
+    shown = table.assign(main_score=table.main_score.round(4), seconds=table.seconds.round(1))
+    print_rows(
+        shown.drop(columns=["mteb_version", "task_revision"]).to_dict("records"), title=f"{args.suite}"
+    )
+    means = category_means(table).assign(main_score=lambda d: d.main_score.round(4))
+    print_rows(means.to_dict("records"), title="mean main score per category")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(table.to_dict("records"), indent=2) + "\n")
+        print(f"wrote {len(table)} rows to {args.json}")
+    return 0

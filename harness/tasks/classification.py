@@ -1,0 +1,132 @@
+"""Local classification tasks: Banking77, Emotion, AmazonCounterfactual (en).
+
+Scored by mteb's ``AbsTaskClassification`` with each hub task's own settings: a logistic-regression
+probe (``max_iter=100``, ``random_state=seed``) fitted on ``samples_per_label`` training rows per label
+(8, 16 and 32 here), drawn by mteb's seeded shuffle of the *train* split, over ``n_experiments=10``
+experiments; the main score is the mean test accuracy. The train split is read in file order (which
+is the hub's order), so the same rows are drawn as on the hub.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+from datasets import Dataset, DatasetDict
+from mteb.abstasks.classification import AbsTaskClassification
+from mteb.tasks import (
+    AmazonCounterfactualClassification,
+    Banking77Classification,
+    EmotionClassification,
+)
+
+from harness.tasks import _read
+from harness.tasks._local import LocalTask, Role, local_metadata
+
+# Emotion's integer labels on the hub (checked against MTEB's per-label counts, MANIFEST.md).
+EMOTION_LABELS = {"sadness": 0, "joy": 1, "love": 2, "anger": 3, "fear": 4, "surprise": 5}
+
+
+def _split(texts: list[str], labels: list[int]) -> Dataset:
+    return Dataset.from_dict({"text": texts, "label": labels})
+
+
+class LocalClassification(LocalTask, AbsTaskClassification):
+    """Base: ``read`` returns ``{"train": Dataset(text, label), "test": ...}`` (per subset if multilingual)."""
+
+    splits_read: ClassVar[dict[str, Role]] = {"train": "train", "test": "test"}
+
+    def _splits(self) -> DatasetDict:
+        return self.dataset if "test" in self.dataset else next(iter(self.dataset.values()))
+
+    def split_texts(self, split: str) -> set[str]:
+        return set(self._splits()[split]["text"])
+
+    def embedded_texts(self) -> set[str]:
+        """Test texts plus the training rows mteb's probe draws (its own sampler, same seed)."""
+        texts = super().embedded_texts()
+        train = self._splits()[self.train_split]
+        order: list[int] | None = None
+        drawn: set[int] = set()
+        for experiment in range(self.n_experiments):
+            _, order, chosen = self._undersample_data(train, experiment, order)
+            drawn.update(chosen)
+        return texts | set(train.select(sorted(drawn))["text"])
+
+
+class LocalBanking77(LocalClassification):
+    """Banking77 intents: 77 labels, 8 training examples per label per experiment."""
+
+    files = ("banking77/train.csv", "banking77/test.csv", "banking77/categories.json")
+    hub_name = "Banking77Classification"
+    samples_per_label = Banking77Classification.samples_per_label
+    metadata = local_metadata(
+        name="local:Banking77Classification",
+        files=files,
+        hub=Banking77Classification,
+        description="Local copy of MTEB Banking77Classification (PolyAI's train/test csv files).",
+    )
+
+    def read(self, data_dir: Path) -> DatasetDict:
+        # Label ids follow categories.json; the probe only needs them consistent across splits.
+        ids = {
+            name: i for i, name in enumerate(json.loads((data_dir / "banking77/categories.json").read_text()))
+        }
+        out = {}
+        for split in ("train", "test"):
+            texts, names = _read.labelled_csv(data_dir / f"banking77/{split}.csv", "text", "category")
+            out[split] = _split(texts, [ids[n] for n in names])
+        return DatasetDict(out)
+
+
+class LocalEmotion(LocalClassification):
+    """Emotion in tweets: 6 labels, 16 training examples per label per experiment."""
+
+    files = ("emotion/train.txt", "emotion/test.txt")
+    hub_name = "EmotionClassification"
+    samples_per_label = EmotionClassification.samples_per_label
+    metadata = local_metadata(
+        name="local:EmotionClassification",
+        files=files,
+        hub=EmotionClassification,
+        description="Local copy of MTEB EmotionClassification (dair-ai emotion train/test).",
+    )
+
+    def read(self, data_dir: Path) -> DatasetDict:
+        out = {}
+        for split in ("train", "test"):
+            texts, names = _read.emotion(data_dir / f"emotion/{split}.txt")
+            out[split] = _split(texts, [EMOTION_LABELS[n] for n in names])
+        return DatasetDict(out)
+
+
+class LocalAmazonCounterfactual(LocalClassification):
+    """Amazon counterfactual reviews, English subset ``en``: 2 labels, 32 examples per label."""
+
+    files = ("amazon-counterfactual/EN_train.tsv", "amazon-counterfactual/EN_test.tsv")
+    hub_name = "AmazonCounterfactualClassification"
+    samples_per_label = AmazonCounterfactualClassification.samples_per_label
+    metadata = local_metadata(
+        name="local:AmazonCounterfactualClassification",
+        files=files,
+        hub=AmazonCounterfactualClassification,
+        description=(
+            "Local copy of MTEB AmazonCounterfactualClassification, subset 'en' only, test split "
+            "(the English score MTEB(eng) reports)."
+        ),
+        eval_langs={"en": ["eng-Latn"]},
+        eval_splits=["test"],
+    )
+
+    def read(self, data_dir: Path) -> dict[str, DatasetDict]:
+        out = {}
+        for split in ("train", "test"):
+            texts, labels = _read.labelled_csv(
+                data_dir / f"amazon-counterfactual/EN_{split}.tsv", "sentence", "is_counterfactual", "\t"
+            )
+            out[split] = _split(texts, [int(x) for x in labels])
+        return {"en": DatasetDict(out)}
+
+
+CLASSIFICATION_TASKS = [LocalBanking77, LocalEmotion, LocalAmazonCounterfactual]

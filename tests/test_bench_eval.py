@@ -1,0 +1,61 @@
+"""``gist-harness bench eval`` and its pytest-benchmark twin: offline-sts with and without the shared cache.
+
+The benchmarks are slow (real model, real data); run them with
+``pytest -m slow tests/test_bench_eval.py --benchmark-enable``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.cli import main
+from harness.cli.bench_eval import measure
+from harness.evaluate import evaluate
+
+
+def test_measure_reports_both_runs(monkeypatch, tmp_path):
+    import harness.evaluate as evaluate_module
+
+    calls = []
+
+    def fake_evaluate(model, suite, **kwargs):
+        import pandas as pd
+
+        calls.append(kwargs["cache"])
+        return pd.DataFrame({"task": ["a", "b"], "main_score": [0.5, 0.7]})
+
+    monkeypatch.setattr(evaluate_module, "evaluate", fake_evaluate)
+    rows = measure(object(), "offline-sts", tmp_path)
+    assert calls == [True, False]
+    assert [r["cache"] for r in rows] == [True, False]
+    assert all(r["tasks"] == 2 and r["mean_main_score"] == 0.6 and r["seconds"] >= 0 for r in rows)
+
+
+def test_bench_eval_cli_prints_json(monkeypatch, capsys):
+    import harness.cli.bench_eval as bench
+    import harness.models
+
+    monkeypatch.setattr(harness.models, "load_model", lambda name, device=None: object())
+    fake = [
+        {"suite": "offline-sts", "cache": c, "tasks": 8, "seconds": s, "mean_main_score": 0.8}
+        for c, s in ((True, 2.0), (False, 5.0))
+    ]
+    monkeypatch.setattr(bench, "measure", lambda *a, **k: [dict(r) for r in fake])
+    assert main(["bench", "eval", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["speedup"] == 2.5 and out["runs"][0]["model"] == "all-minilm-l6"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cache", [True, False], ids=["shared-cache", "no-cache"])
+def test_benchmark_offline_sts(benchmark, minilm, data_dir, cache):
+    table = benchmark.pedantic(
+        evaluate,
+        args=(minilm, "offline-sts"),
+        kwargs={"data_dir": data_dir, "cache": cache, "progress": False},
+        rounds=1,
+        iterations=1,
+    )
+    assert table.task.nunique() == 8
