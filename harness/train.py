@@ -278,6 +278,9 @@ def check_training_data(
     for suite in suites:
         found = suite_texts(suite, data_dir)
         texts, roles = found if isinstance(found, tuple) else (found, None)
-        eval_texts.update(texts)
-        eval_roles.update(roles or {})
+        for task, splits in texts.items():  # a task in two suites: union its splits' texts
+            for split, split_texts in splits.items():
+                eval_texts.setdefault(task, {}).setdefault(split, set()).update(split_texts)
+        for task, split_roles in (roles or {}).items():
+            eval_roles.setdefault(task, {}).update(split_roles)
     return check_leakage(texts_by_source, eval_texts, eval_roles or None, policy=policy)

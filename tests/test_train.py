@@ -258,3 +258,18 @@ def test_quickstart_runs_end_to_end(tmp_path, data_dir):
     args += ["--reports-dir", str(tmp_path / "reports"), "--data-dir", str(data_dir), "--no-progress"]
     assert main(args) == 0
     assert (tmp_path / "reports" / "quickstart" / "index.html").exists()
+
+
+def test_leakage_check_merges_a_task_shared_by_two_suites(monkeypatch):
+    """``dev`` and ``offline-all`` both hold STSBenchmark: texts of both suites' splits are checked."""
+    import harness.evaluate
+    from harness.evaluate import SuiteTexts
+    from harness.train import check_training_data
+
+    suites = {
+        "a": SuiteTexts({"t": {"test": {"leaked text"}}}, {"t": {"test": "test"}}),
+        "b": SuiteTexts({"t": {"dev": {"other text"}}}, {"t": {"dev": "test"}}),
+    }
+    monkeypatch.setattr(harness.evaluate, "suite_texts", lambda suite, data_dir: suites[suite])
+    report = check_training_data({"src": {"leaked text", "fine"}}, ["a", "b"], None, policy="warn")
+    assert [(o.task, o.split) for o in report.leaks] == [("t", "test")]
