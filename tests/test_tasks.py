@@ -8,8 +8,9 @@ import mteb
 import pytest
 from mteb.abstasks.abstask import AbsTask
 
+from harness.data.files import read_pit2015, read_sts_input
 from harness.errors import UserError
-from harness.tasks import TASKS, _read, get_task, listing
+from harness.tasks import TASKS, get_task, listing, pair_classification, sts
 from harness.tasks._checksums import FILE_SHA256
 from harness.tasks._local import normalize_text, resolve_data_dir, revision
 
@@ -110,28 +111,19 @@ def test_missing_file_is_refused(tmp_path):
         get_task("local:MSRP", tmp_path).load_data()
 
 
-def test_senteval_reader_drops_unscored_pairs(tmp_path):
+def test_sts_pairs_drop_unscored_pairs(tmp_path):
     (tmp_path / "STS.input.x.txt").write_text("a b\tc d\ne f\tg h\ni\tj\n")
     (tmp_path / "STS.gs.x.txt").write_text("4.0\n\n1.5\n")
-    assert _read.senteval_sts(tmp_path, ["x"]) == (["a b", "i"], ["c d", "j"], [4.0, 1.5])
+    pairs = sts._pairs(read_sts_input(tmp_path / "STS.input.x.txt", tmp_path / "STS.gs.x.txt"))
+    assert pairs.to_dict() == {"sentence1": ["a b", "i"], "sentence2": ["c d", "j"], "score": [4.0, 1.5]}
 
 
-def test_emotion_reader_splits_on_last_semicolon(tmp_path):
-    path = tmp_path / "e.txt"
-    path.write_text("text;label_name\ni feel; odd;joy\n")
-    assert _read.emotion(path) == (["i feel; odd"], ["joy"])
-
-
-def test_pit2015_dev_labels_by_vote(tmp_path):
+def test_pit2015_pairs_drop_debatable_dev_votes(tmp_path):
     path = tmp_path / "dev.data"
     rows = ["1\tt\ta\tb\t(3, 2)\tx\ty", "1\tt\tc\td\t(2, 3)\tx\ty", "1\tt\te\tf\t(1, 4)\tx\ty"]
     path.write_text("\n".join(rows) + "\n")
-    assert _read.pit2015(path) == (["a", "e"], ["b", "f"], [1, 0])  # 2 of 5 is debatable: dropped
-
-
-def test_scifact_abstract_repr_is_parsed():
-    value = "['First \\'quoted\\' sentence.'\n 'Second \"one\".']"
-    assert _read._abstract_sentences(value) == ["First 'quoted' sentence.", 'Second "one".']
+    pairs = pair_classification._pairs(read_pit2015(path))  # 2 of 5 is debatable: dropped
+    assert pairs.to_dict() == {"sentence1": ["a", "e"], "sentence2": ["b", "f"], "labels": [1, 0]}
 
 
 def test_normalize_text_matches_senteval_tokenisation():

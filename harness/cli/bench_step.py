@@ -13,7 +13,6 @@ while masked candidates get exact zeros; flushing measures the algorithms rather
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -57,18 +56,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def sts_pairs(data_dir: Path, count: int) -> list[tuple[str, str]]:
     """The first ``count`` STS-B train pairs with unique texts (the bench's fixed batch)."""
+    from harness.data.files import read_stsb
+
     path = Path(data_dir) / "stsbenchmark" / "sts-train.csv"
     if not path.exists():
         raise UserError(f"bench step reads {path}: pass --data-dir or set GIST_HARNESS_DATA")
-    pairs, seen = [], set()
-    with open(path, encoding="utf-8") as f:
-        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if row[5] in seen or row[6] in seen or row[5] == row[6]:
-                continue
-            seen.update(row[5:7])
-            pairs.append((row[5], row[6]))
-            if len(pairs) == count:
-                break
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for row in read_stsb(path):
+        a, b = row["sentence1"], row["sentence2"]
+        if a in seen or b in seen or a == b:
+            continue
+        seen.update((a, b))
+        pairs.append((a, b))
+        if len(pairs) == count:
+            break
     return pairs
 
 

@@ -9,7 +9,6 @@ is the hub's order), so the same rows are drawn as on the hub.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,15 +20,24 @@ from mteb.tasks import (
     EmotionClassification,
 )
 
-from harness.tasks import _read
+from harness.data.files import (
+    EMOTION_LABELS,
+    Row,
+    read_amazon_counterfactual,
+    read_banking77,
+    read_banking77_categories,
+    read_emotion,
+)
 from harness.tasks._local import LocalTask, Role, local_metadata
 
 # Emotion's integer labels on the hub (checked against MTEB's per-label counts, MANIFEST.md).
-EMOTION_LABELS = {"sadness": 0, "joy": 1, "love": 2, "anger": 3, "fear": 4, "surprise": 5}
+EMOTION_IDS = {name: i for i, name in enumerate(EMOTION_LABELS)}
 
 
-def _split(texts: list[str], labels: list[int]) -> Dataset:
-    return Dataset.from_dict({"text": texts, "label": labels})
+def _split(rows: list[Row], ids: dict[str, int] | None = None) -> Dataset:
+    """``Dataset(text, label)`` in file order; ``ids`` maps label names to the integer labels."""
+    labels = [r["label"] if ids is None else ids[r["label"]] for r in rows]
+    return Dataset.from_dict({"text": [r["text"] for r in rows], "label": labels})
 
 
 class LocalClassification(LocalTask, AbsTaskClassification):
@@ -70,14 +78,14 @@ class LocalBanking77(LocalClassification):
 
     def read(self, data_dir: Path) -> DatasetDict:
         # Label ids follow categories.json; the probe only needs them consistent across splits.
-        ids = {
-            name: i for i, name in enumerate(json.loads((data_dir / "banking77/categories.json").read_text()))
-        }
-        out = {}
-        for split in ("train", "test"):
-            texts, names = _read.labelled_csv(data_dir / f"banking77/{split}.csv", "text", "category")
-            out[split] = _split(texts, [ids[n] for n in names])
-        return DatasetDict(out)
+        names = read_banking77_categories(data_dir / "banking77/categories.json")
+        ids = {name: i for i, name in enumerate(names)}
+        return DatasetDict(
+            {
+                split: _split(read_banking77(data_dir / f"banking77/{split}.csv"), ids)
+                for split in ("train", "test")
+            }
+        )
 
 
 class LocalEmotion(LocalClassification):
@@ -94,11 +102,12 @@ class LocalEmotion(LocalClassification):
     )
 
     def read(self, data_dir: Path) -> DatasetDict:
-        out = {}
-        for split in ("train", "test"):
-            texts, names = _read.emotion(data_dir / f"emotion/{split}.txt")
-            out[split] = _split(texts, [EMOTION_LABELS[n] for n in names])
-        return DatasetDict(out)
+        return DatasetDict(
+            {
+                split: _split(read_emotion(data_dir / f"emotion/{split}.txt"), EMOTION_IDS)
+                for split in ("train", "test")
+            }
+        )
 
 
 class LocalAmazonCounterfactual(LocalClassification):
@@ -120,13 +129,11 @@ class LocalAmazonCounterfactual(LocalClassification):
     )
 
     def read(self, data_dir: Path) -> dict[str, DatasetDict]:
-        out = {}
-        for split in ("train", "test"):
-            texts, labels = _read.labelled_csv(
-                data_dir / f"amazon-counterfactual/EN_{split}.tsv", "sentence", "is_counterfactual", "\t"
-            )
-            out[split] = _split(texts, [int(x) for x in labels])
-        return {"en": DatasetDict(out)}
+        splits = {
+            split: _split(read_amazon_counterfactual(data_dir / f"amazon-counterfactual/EN_{split}.tsv"))
+            for split in ("train", "test")
+        }
+        return {"en": DatasetDict(splits)}
 
 
 CLASSIFICATION_TASKS = [LocalBanking77, LocalEmotion, LocalAmazonCounterfactual]

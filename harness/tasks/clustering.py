@@ -7,13 +7,12 @@ the main score is the mean V-measure against the gold labels.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 from mteb.abstasks.clustering import AbsTaskClustering
 
-from harness.tasks import _read
+from harness.data.files import read_banking77, read_banking77_categories, read_emotion
 from harness.tasks._local import LocalTask, local_metadata
 
 _COMMON = dict(
@@ -59,11 +58,15 @@ class LocalBanking77Clustering(LocalLabelClustering):
     )
 
     def read(self, data_dir: Path) -> DatasetDict:
-        texts, labels = _read.labelled_csv(data_dir / "banking77/test.csv", "text", "category")
-        names = json.loads((data_dir / "banking77/categories.json").read_text())
+        rows = read_banking77(data_dir / "banking77/test.csv")
+        names = read_banking77_categories(data_dir / "banking77/categories.json")
         ids = {name: i for i, name in enumerate(names)}
         return DatasetDict(
-            {"test": Dataset.from_dict({"sentences": texts, "labels": [ids[n] for n in labels]})}
+            {
+                "test": Dataset.from_dict(
+                    {"sentences": [r["text"] for r in rows], "labels": [ids[r["label"]] for r in rows]}
+                )
+            }
         )
 
 
@@ -84,8 +87,14 @@ class LocalEmotionClustering(LocalLabelClustering):
     )
 
     def read(self, data_dir: Path) -> DatasetDict:
-        texts, labels = _read.emotion(data_dir / "emotion/test.txt")
-        return DatasetDict({"test": Dataset.from_dict({"sentences": texts, "labels": labels})})
+        rows = read_emotion(data_dir / "emotion/test.txt")
+        return DatasetDict(
+            {
+                "test": Dataset.from_dict(
+                    {"sentences": [r["text"] for r in rows], "labels": [r["label"] for r in rows]}
+                )
+            }
+        )
 
 
 CLUSTERING_TASKS = [LocalBanking77Clustering, LocalEmotionClustering]

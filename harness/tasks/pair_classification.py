@@ -13,12 +13,20 @@ from typing import ClassVar
 from datasets import Dataset, DatasetDict
 from mteb.abstasks.pair_classification import AbsTaskPairClassification
 
-from harness.tasks import _read
+from harness.data.files import Row, read_msrp, read_pit2015
 from harness.tasks._local import LocalTask, Role, local_metadata
 
 
-def _pairs(s1: list[str], s2: list[str], labels: list[int]) -> Dataset:
-    return Dataset.from_dict({"sentence1": s1, "sentence2": s2, "labels": labels})
+def _pairs(rows: list[Row]) -> Dataset:
+    """The labelled pairs of ``rows`` in file order; debatable pairs (``label=None``) are dropped."""
+    kept = [r for r in rows if r["label"] is not None]
+    return Dataset.from_dict(
+        {
+            "sentence1": [r["sentence1"] for r in kept],
+            "sentence2": [r["sentence2"] for r in kept],
+            "labels": [r["label"] for r in kept],
+        }
+    )
 
 
 class LocalPairClassification(LocalTask, AbsTaskPairClassification):
@@ -59,9 +67,9 @@ class LocalPIT2015(LocalPairClassification):
     )
 
     def read(self, data_dir: Path) -> DatasetDict:
-        test = _read.pit2015(data_dir / "pit2015/test.data", data_dir / "pit2015/test.label")
-        dev = _read.pit2015(data_dir / "pit2015/dev.data")
-        return DatasetDict({"validation": _pairs(*dev), "test": _pairs(*test)})
+        test = read_pit2015(data_dir / "pit2015/test.data", data_dir / "pit2015/test.label")
+        dev = read_pit2015(data_dir / "pit2015/dev.data")
+        return DatasetDict({"validation": _pairs(dev), "test": _pairs(test)})
 
 
 class LocalMSRP(LocalPairClassification):
@@ -90,7 +98,7 @@ class LocalMSRP(LocalPairClassification):
     )
 
     def read(self, data_dir: Path) -> DatasetDict:
-        return DatasetDict({"test": _pairs(*_read.msrp(data_dir / self.files[0]))})
+        return DatasetDict({"test": _pairs(read_msrp(data_dir / self.files[0]))})
 
 
 PAIR_CLASSIFICATION_TASKS = [LocalPIT2015, LocalMSRP]

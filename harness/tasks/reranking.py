@@ -14,7 +14,7 @@ from datasets import Dataset
 from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
 
-from harness.tasks import _read
+from harness.data.files import read_trecqa
 from harness.tasks._local import LocalTask, local_metadata
 
 
@@ -48,8 +48,8 @@ class LocalTrecQA(LocalTask, AbsTaskRetrieval):
 
     def read(self, data_dir: Path) -> dict[str, dict[str, RetrievalSplitData]]:
         candidates: dict[str, list[tuple[int, str]]] = {}
-        for question, label, answer in _read.trecqa(data_dir / self.files[0]):
-            candidates.setdefault(question, []).append((label, answer))
+        for row in read_trecqa(data_dir / self.files[0]):
+            candidates.setdefault(row["question"], []).append((row["label"], row["answer"]))
         queries, docs, relevant, top_ranked = [], [], {}, {}
         for q_index, (question, answers) in enumerate(candidates.items()):
             if len({label for label, _ in answers}) < 2:

@@ -13,7 +13,7 @@ from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
 from mteb.tasks import SciFact
 
-from harness.tasks import _read
+from harness.data.files import read_beir_qrels, read_beir_queries, read_scifact_corpus
 from harness.tasks._local import LocalTask, local_metadata
 
 
@@ -38,15 +38,18 @@ class LocalSciFact(LocalTask, AbsTaskRetrieval):
     )
 
     def read(self, data_dir: Path) -> dict[str, dict[str, RetrievalSplitData]]:
-        corpus = _read.scifact_corpus(data_dir / "scifact/scifact.zip")
-        qrels = _read.beir_qrels(data_dir / "scifact/beir/qrels/test.tsv")
-        queries = _read.beir_queries(data_dir / "scifact/beir/queries.jsonl")
+        corpus = read_scifact_corpus(data_dir / "scifact/scifact.zip")
+        qrels: dict[str, dict[str, int]] = {}
+        for judgment in read_beir_qrels(data_dir / "scifact/beir/qrels/test.tsv"):
+            qrels.setdefault(judgment["query_id"], {})[judgment["corpus_id"]] = judgment["score"]
+        queries = {q["id"]: q["text"] for q in read_beir_queries(data_dir / "scifact/beir/queries.jsonl")}
         split = RetrievalSplitData(
             corpus=Dataset.from_dict(
                 {
-                    "id": [c[0] for c in corpus],
-                    "title": [c[1] for c in corpus],
-                    "text": [c[2] for c in corpus],
+                    "id": [c["doc_id"] for c in corpus],
+                    "title": [c["title"] for c in corpus],
+                    # the abstract alone: mteb prepends the title itself (``document_text``)
+                    "text": [" ".join(s.strip() for s in c["sentences"]) for c in corpus],
                 }
             ),
             queries=Dataset.from_dict({"id": list(qrels), "text": [queries[q] for q in qrels]}),

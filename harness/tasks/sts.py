@@ -22,7 +22,7 @@ from mteb.tasks import (
     STSBenchmarkSTS,
 )
 
-from harness.tasks import _read
+from harness.data.files import Row, read_biosses, read_semeval_sts, read_sick, read_sts_input, read_stsb
 from harness.tasks._local import LocalTask, Role, local_metadata
 
 SENTEVAL = "sts12-16-senteval-tokenized"
@@ -36,8 +36,16 @@ SENTEVAL_SETS = {
 }
 
 
-def _pairs(s1: list[str], s2: list[str], scores: list[float]) -> Dataset:
-    return Dataset.from_dict({"sentence1": s1, "sentence2": s2, "score": scores})
+def _pairs(rows: list[Row]) -> Dataset:
+    """The scored pairs of ``rows`` in file order; unscored pairs (``score=None``) are dropped."""
+    scored = [r for r in rows if r["score"] is not None]
+    return Dataset.from_dict(
+        {
+            "sentence1": [r["sentence1"] for r in scored],
+            "sentence2": [r["sentence2"] for r in scored],
+            "score": [r["score"] for r in scored],
+        }
+    )
 
 
 class LocalSTS(LocalTask, AbsTaskSTS):
@@ -67,7 +75,14 @@ def _senteval_task(year: int, hub: type) -> type[LocalSTS]:
         )
 
         def read(self, data_dir: Path) -> DatasetDict:
-            return DatasetDict({"test": _pairs(*_read.senteval_sts(data_dir / folder, sets))})
+            rows = [
+                row
+                for name in sets
+                for row in read_sts_input(
+                    data_dir / folder / f"STS.input.{name}.txt", data_dir / folder / f"STS.gs.{name}.txt"
+                )
+            ]
+            return DatasetDict({"test": _pairs(rows)})
 
     SentEvalSTS.files = files
     SentEvalSTS.__name__ = SentEvalSTS.__qualname__ = f"LocalSTS{year}"
@@ -97,8 +112,8 @@ class LocalSTSBenchmark(LocalSTS):
     def read(self, data_dir: Path) -> DatasetDict:
         return DatasetDict(
             {
-                "validation": _pairs(*_read.stsbenchmark(data_dir / "stsbenchmark/sts-dev.csv")),
-                "test": _pairs(*_read.stsbenchmark(data_dir / "stsbenchmark/sts-test.csv")),
+                "validation": _pairs(read_stsb(data_dir / "stsbenchmark/sts-dev.csv")),
+                "test": _pairs(read_stsb(data_dir / "stsbenchmark/sts-test.csv")),
             }
         )
 
@@ -116,7 +131,7 @@ class LocalSICKR(LocalSTS):
     )
 
     def read(self, data_dir: Path) -> DatasetDict:
-        return DatasetDict({"test": _pairs(*_read.sick([data_dir / f for f in self.files]))})
+        return DatasetDict({"test": _pairs([row for f in self.files for row in read_sick(data_dir / f)])})
 
 
 class LocalBIOSSES(LocalSTS):
@@ -135,7 +150,7 @@ class LocalBIOSSES(LocalSTS):
     )
 
     def read(self, data_dir: Path) -> DatasetDict:
-        return DatasetDict({"test": _pairs(*_read.biosses(*(data_dir / f for f in self.files)))})
+        return DatasetDict({"test": _pairs(read_biosses(*(data_dir / f for f in self.files)))})
 
 
 class LocalSTS12Train(LocalSTS):
@@ -157,7 +172,9 @@ class LocalSTS12Train(LocalSTS):
     )
 
     def read(self, data_dir: Path) -> DatasetDict:
-        return DatasetDict({"validation": _pairs(*_read.semeval_sts([data_dir / f for f in self.files]))})
+        return DatasetDict(
+            {"validation": _pairs([row for f in self.files for row in read_semeval_sts(data_dir / f)])}
+        )
 
 
 STS_TASKS = [
