@@ -135,7 +135,7 @@ _NOT_MTEB = (
 _BY_CATEGORY = sorted((*_MTEB_LOCAL, *_NOT_MTEB), key=lambda n: (TASKS.get(n).metadata.type, n))
 
 SUITES: Registry[Suite] = Registry("suite")
-for _suite in [
+for _registered in [
     Suite("offline-sts", "the 8 local copies of MTEB's English STS tasks", _tasks(*_STS)),
     Suite(
         "offline-mteb",
@@ -174,7 +174,7 @@ for _suite in [
         hub=True,
     ),
 ]:
-    SUITES.register(_suite.name, _suite)
+    SUITES.register(_registered.name, _registered)
 
 
 def listing() -> list[dict[str, Any]]:

@@ -108,7 +108,9 @@ class NeuralGuide(Guide):
             self.model.max_seq_length = max_seq_len
         self.kind = kind
         self.max_seq_len = self.model.max_seq_length
-        self.dimension = int(self.model.get_embedding_dimension())
+        dimension = self.model.get_embedding_dimension()
+        assert dimension is not None, "guide model has no fixed embedding dimension"
+        self.dimension = int(dimension)
         self.batch_size = batch_size
         self.progress = progress
         key = cache_key(fingerprint, self.max_seq_len, True, dtype)
@@ -227,8 +229,10 @@ def build_guide(
         if kind.name == "none":
             return None
         if kind.name == "tfidf":
+            assert corpus is not None  # needs_corpus, checked above
             return TfidfGuide(corpus)
         if kind.name == "bm25":
+            assert corpus is not None  # needs_corpus, checked above
             return BM25Guide(corpus)
         if student is None:
             raise UserError("guide 'self' is a frozen copy of the student: pass student=model")

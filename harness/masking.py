@@ -103,6 +103,7 @@ def drop_gist(c: Candidates, *, margin: float = 0.0, margin_strategy: str = "abs
     absolute: drop if ``g > g_pos - margin``; relative: drop if ``g > g_pos - |g_pos| * margin``
     (sentence-transformers 6 ``GISTEmbedLoss``; Solatorio 2024, arXiv 2402.16829, Sec. 3).
     """
+    assert c.guide is not None and c.guide_pos is not None, "strategy needs a guide"
     if margin_strategy == "absolute":
         threshold = c.guide_pos - margin  # (B, 1)
     else:
@@ -116,6 +117,7 @@ def drop_gist_hard(c: Candidates, *, margin: float = 0.0) -> Tensor:
     A candidate stays a negative only if the guide ranks it below the positive and the student
     still ranks it at or above the positive (``student >= student_pos``), i.e. a hard negative.
     """
+    assert c.guide is not None and c.guide_pos is not None, "strategy needs a guide"
     guide_drop = c.guide > c.guide_pos - margin  # (B, N)
     easy = c.student < c.student_pos  # (B, N)
     return guide_drop | easy
@@ -123,16 +125,19 @@ def drop_gist_hard(c: Candidates, *, margin: float = 0.0) -> Tensor:
 
 def drop_threshold(c: Candidates, *, max_guide_sim: float = 0.9) -> Tensor:
     """Drop candidates whose guide similarity to the row's text exceeds a fixed cut."""
+    assert c.guide is not None, "strategy needs a guide"
     return c.guide > max_guide_sim  # (B, N)
 
 
 def drop_perc_pos(c: Candidates, *, pct: float = 0.95) -> Tensor:
     """NV-Retriever TopK-PercPos (Moreira et al. 2024, arXiv 2407.15831): drop if ``g > pct * g_pos``."""
+    assert c.guide is not None and c.guide_pos is not None, "strategy needs a guide"
     return c.guide > pct * c.guide_pos  # (B, N)
 
 
 def drop_margin_pos(c: Candidates, *, margin: float = 0.05) -> Tensor:
     """NV-Retriever TopK-MarginPos (arXiv 2407.15831): drop if ``g > g_pos - margin``."""
+    assert c.guide is not None and c.guide_pos is not None, "strategy needs a guide"
     return c.guide > c.guide_pos - margin  # (B, N)
 
 
@@ -143,6 +148,7 @@ def drop_self_filter(c: Candidates, *, margin: float = 0.1) -> Tensor:
 
 def drop_topk(c: Candidates, *, k: int = 1) -> Tensor:
     """Drop the ``k`` most guide-similar candidates of each row (the positive is not counted)."""
+    assert c.guide is not None, "strategy needs a guide"
     drop = _no_drop(c)  # (B, N)
     k = min(int(k), c.guide.shape[1] - 1)
     if k <= 0:
@@ -154,6 +160,7 @@ def drop_topk(c: Candidates, *, k: int = 1) -> Tensor:
 
 def drop_oracle(c: Candidates) -> Tensor:
     """Drop candidates sharing the anchor's label: the true false negatives, where labels exist."""
+    assert c.same_label is not None, "strategy needs labels"
     return c.same_label.clone()  # (B, N)
 
 
@@ -293,6 +300,7 @@ def _check_value(name: str, key: str, spec: ParamSpec, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (is_int and value != int(value)):
         kind = "an integer" if is_int else "a number"
         raise UserError(f"{where} must be {kind} in {spec.describe()}, got {value!r}")
+    assert spec.low is not None and spec.high is not None, "numeric ParamSpec needs low and high"
     if not spec.low <= value <= spec.high:
         raise UserError(f"{where} must be in {spec.describe()}, got {value!r}")
     return int(value) if is_int else float(value)

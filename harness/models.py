@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -447,7 +447,7 @@ def _concatenate_checked(spec: ModelSpec, paths: list[Path], out: Path, progress
         for part, path in zip(spec.parts, paths, strict=True):
             digest = hashlib.sha256()
             with open(path, "rb") as src:
-                for chunk in iter(lambda src=src: src.read(1 << 22), b""):
+                for chunk in iter(partial(src.read, 1 << 22), b""):
                     digest.update(chunk)
                     whole.update(chunk)
                     dst.write(chunk)

@@ -18,13 +18,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from harness.config import TrainConfig
 from harness.results import DiagnosticsPoint, RunRecord
+
+if TYPE_CHECKING:
+    from harness.data.leakage import Policy
 
 EvalFn = Callable[[Any], float]
 Report = Callable[[float, int], None]
@@ -260,7 +263,7 @@ def training_texts(dataset: Any) -> set[str]:
 
 
 def check_training_data(
-    texts_by_source: dict[str, set[str]], suites: list[Any], data_dir: Any, *, policy: str = "error"
+    texts_by_source: dict[str, set[str]], suites: list[Any], data_dir: Any, *, policy: Policy = "error"
 ) -> Any:
     """The data layer's leakage check of the training texts against every text of ``suites``.
 

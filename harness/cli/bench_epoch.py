@@ -16,7 +16,10 @@ from typing import Any
 
 from harness.cli.table import print_rows
 
-ARMS = {"infonce": {"strategy": "none", "guide": "none"}, "gist": {"strategy": "gist"}}
+ARMS: dict[str, dict[str, Any]] = {
+    "infonce": {"strategy": "none", "guide": "none"},
+    "gist": {"strategy": "gist"},
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -114,6 +117,7 @@ def bench_epochs(
                 train_dataset=data,
                 progress=False,
             )
+            assert record.steps is not None and record.train_seconds is not None  # train() sets both
             rows.append(
                 {
                     "student": student_name,

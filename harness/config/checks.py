@@ -78,7 +78,8 @@ def _check_study(data: dict[str, Any]) -> Iterator[Error]:
         name, params = study.get(key, "tpe" if key == "sampler" else "median"), study.get(f"{key}_params", {})
         if name in classes and isinstance(params, dict):
             yield from _bind(classes[name], params, ("study", f"{key}_params"), skip={"seed", "search_space"})
-    space = data.get("search_space") if isinstance(data.get("search_space"), dict) else {}
+    raw_space = data.get("search_space")
+    space = raw_space if isinstance(raw_space, dict) else {}
     if study.get("sampler") == "grid" and any(_table(space, k).get("type") != "categorical" for k in space):
         yield ("study", "sampler"), "the grid sampler needs every search_space entry to be categorical"
     if arms and "n_trials" in study:
@@ -172,7 +173,8 @@ def strategy_problem(train: dict[str, Any]) -> str | None:
 
 def _check_arms(data: dict[str, Any]) -> Iterator[Error]:
     ablation = _table(data, "ablation")
-    arms = ablation.get("arms") if isinstance(ablation.get("arms"), list) else []
+    raw_arms = ablation.get("arms")
+    arms = raw_arms if isinstance(raw_arms, list) else []
     train = _table(data, "train")
     names = [arm.get("name") for arm in arms if isinstance(arm, dict)]
     for i, arm in enumerate(arms):
@@ -224,9 +226,10 @@ def _check_search_space(data: dict[str, Any]) -> Iterator[Error]:
                 yield (*loc, "low"), f"low ({low}) must be below high ({high})"
             if spec.get("log") and low <= 0:
                 yield (*loc, "low"), "a log scale needs low > 0"
-            values = [low, high]
+            values: list[Any] = [low, high]
         else:
-            values = spec.get("choices") if isinstance(spec.get("choices"), list) else []
+            choices = spec.get("choices")
+            values = choices if isinstance(choices, list) else []
         for value in values:
             if field == "strategy_params":
                 params = {**_table(train, "strategy_params"), key.split(".", 1)[1]: value}

@@ -89,7 +89,8 @@ def _expand_search_preset(data: dict[str, Any]) -> tuple[dict[str, Any], list[tu
 
     module, attr = SEARCH_PRESETS[name].split(":")
     preset = getattr(importlib.import_module(module), attr)
-    explicit = data.get("search_space") if isinstance(data.get("search_space"), dict) else {}
+    raw_space = data.get("search_space")
+    explicit = raw_space if isinstance(raw_space, dict) else {}
     data["search_space"] = {**preset, **explicit}
     return data, []
 
@@ -140,7 +141,8 @@ def _line_of(text: str, loc: tuple) -> int | None:
     if not text or not loc:
         return None
     lines = text.splitlines()
-    start, table, shift = -1, [], 1
+    start, shift = -1, 1
+    table: list[str] = []
     for part in loc:
         if isinstance(part, int):  # the n-th [[table]] of an array of tables
             header = re.compile(r"^\s*\[\[\s*" + re.escape(".".join(table)) + r"\s*\]\]")

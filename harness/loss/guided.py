@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +58,9 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         seed: seed of the generator used by random strategies.
         show_progress_bar: GradCache mini-batch progress bars.
     """
+
+    # CachedLossMixin declares ``int``; here None means GradCache is off (uses_gradient_cache False).
+    mini_batch_size: int | None  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -238,15 +241,19 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
     def _setup_online_guide(self) -> None:
         from transformers import PreTrainedTokenizerBase
 
-        tokenizers = (getattr(self.model, "tokenizer", None), getattr(self.guide, "tokenizer", None))
-        if not all(isinstance(t, PreTrainedTokenizerBase) for t in tokenizers):
+        student_tokenizer = getattr(self.model, "tokenizer", None)
+        guide_tokenizer = getattr(self.guide, "tokenizer", None)
+        if not (
+            isinstance(student_tokenizer, PreTrainedTokenizerBase)
+            and isinstance(guide_tokenizer, PreTrainedTokenizerBase)
+        ):
             raise UserError(
                 "guide_mode='online' needs a SentenceTransformer guide and student with HF tokenizers"
             )
         # Exactly GISTEmbedLoss's rule: decode the student's tokens when the vocabularies differ or
         # the guide would truncate earlier. Decoding is lossy (casing, [UNK], spacing): see README.
         self.must_retokenize = (
-            tokenizers[0].get_vocab() != tokenizers[1].get_vocab()
+            student_tokenizer.get_vocab() != guide_tokenizer.get_vocab()
             or self.guide.max_seq_length < self.model.max_seq_length
         )
 
@@ -279,9 +286,11 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
 
     def _run_guide_chunked(self, guide_feature: dict[str, Tensor]) -> Tensor:
         size = guide_feature["input_ids"].shape[0]
+        step = self.mini_batch_size
+        assert step is not None  # only called with GradCache on
         parts = [
-            self.guide(_create_minibatch(guide_feature, b, b + self.mini_batch_size))["sentence_embedding"]
-            for b in range(0, size, self.mini_batch_size)
+            self.guide(_create_minibatch(guide_feature, b, b + step))["sentence_embedding"]
+            for b in range(0, size, step)
         ]
         return torch.cat(parts)  # (B, D)
 
@@ -354,20 +363,21 @@ def _split_features(
         spent = feature.pop(GUIDE_SECONDS, None)
         seconds += float(spent.sum()) if spent is not None else 0.0
         features.append(feature)
-    text_ids = ids if all(i is not None for i in ids) else None
-    cached = guide if all(g is not None for g in guide) else None
+    text_ids = cast("list[Tensor]", ids) if all(i is not None for i in ids) else None
+    cached = cast("list[Tensor]", guide) if all(g is not None for g in guide) else None
     return features, text_ids, cached, seconds
 
 
 def _token_ids(features: list[dict[str, Tensor]]) -> list[Tensor]:
     """Without the collator's text ids, identical token sequences count as identical texts."""
-    input_ids = [f.get("input_ids") for f in features]
-    if not all(isinstance(t, Tensor) and t.ndim == 2 for t in input_ids):
+    maybe_ids = [f.get("input_ids") for f in features]
+    if not all(isinstance(t, Tensor) and t.ndim == 2 for t in maybe_ids):
         sizes = [
             len(f["offsets"]) if "offsets" in f else len(next(v for v in f.values() if isinstance(v, Tensor)))
             for f in features
         ]
         return list(torch.arange(sum(sizes)).split(sizes))  # every text distinct
+    input_ids = cast("list[Tensor]", maybe_ids)
     width = max(t.shape[1] for t in input_ids)
     rows = torch.cat(
         [

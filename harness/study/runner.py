@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from harness import __version__
-from harness.config import PRUNERS, SAMPLERS, Experiment, SuiteRef, TrainConfig
+from harness.config import PRUNERS, SAMPLERS, CategoricalParam, Experiment, SuiteRef, TrainConfig
 from harness.errors import UserError
 from harness.results import RunRecord, StudyManifest
 from harness.study import provenance
@@ -46,7 +46,11 @@ def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
     study = experiment.study
     params = dict(study.sampler_params)
     if study.sampler == "grid":
-        params["search_space"] = {k: list(v.choices) for k, v in experiment.search_space.items()}
+        grid: dict[str, list[Any]] = {}
+        for k, v in experiment.search_space.items():
+            assert isinstance(v, CategoricalParam), "config checks: grid needs categorical entries"
+            grid[k] = list(v.choices)
+        params["search_space"] = grid
     cls = _class(SAMPLERS[study.sampler])
     if "seed" in inspect.signature(cls).parameters:
         params.setdefault("seed", study.seed)

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 import optuna
+import optuna.storages.journal
 from optuna.storages import BaseStorage
 
 from harness.errors import UserError

@@ -25,14 +25,15 @@ from harness.tasks.sts import STS_TASKS
 __all__ = ["TASKS", "LocalTask", "Role", "get_task", "listing", "resolve_data_dir"]
 
 TASKS: Registry[type[LocalTask]] = Registry("task")
-for _cls in [
+_ALL_TASKS: list[type[LocalTask]] = [
     *STS_TASKS,
     *CLASSIFICATION_TASKS,
     *RETRIEVAL_TASKS,
     *PAIR_CLASSIFICATION_TASKS,
     *RERANKING_TASKS,
     *CLUSTERING_TASKS,
-]:
+]
+for _cls in _ALL_TASKS:
     TASKS.register(_cls.metadata.name, _cls)
 
 

@@ -11,15 +11,18 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mteb.abstasks.task_metadata import TaskMetadata
 
 from harness.errors import UserError
 from harness.tasks._checksums import FILE_SHA256
+
+if TYPE_CHECKING:
+    from mteb.abstasks.abstask import AbsTask
 
 DATA_ENV = "GIST_HARNESS_DATA"
 Role = Literal["test", "train"]
@@ -73,7 +76,7 @@ def verify_files(data_dir: Path, files: Iterable[str]) -> None:
 
 
 def local_metadata(
-    *, name: str, files: Iterable[str], hub: type | None = None, **fields: Any
+    *, name: str, files: Iterable[str], hub: type[AbsTask] | None = None, **fields: Any
 ) -> TaskMetadata:
     """Validated metadata for a local task.
 
@@ -112,6 +115,11 @@ class LocalTask:
     metadata: TaskMetadata
     dataset: Any
     data_loaded: bool
+
+    if TYPE_CHECKING:  # provided by the mteb abstract task this mixin is combined with
+
+        @property
+        def eval_splits(self) -> Sequence[str]: ...
 
     def __init__(self, data_dir: str | Path | None = None, seed: int = 42) -> None:
         self.data_dir = resolve_data_dir(data_dir)

@@ -8,6 +8,7 @@ the main score is the mean V-measure against the gold labels.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from datasets import Dataset, DatasetDict
 from mteb.abstasks.clustering import AbsTaskClustering
@@ -15,7 +16,7 @@ from mteb.abstasks.clustering import AbsTaskClustering
 from harness.data.files import read_banking77, read_banking77_categories, read_emotion
 from harness.tasks._local import LocalTask, local_metadata
 
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     type="Clustering",
     category="t2c",
     modalities=["text"],

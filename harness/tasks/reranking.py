@@ -50,7 +50,9 @@ class LocalTrecQA(LocalTask, AbsTaskRetrieval):
         candidates: dict[str, list[tuple[int, str]]] = {}
         for row in read_trecqa(data_dir / self.files[0]):
             candidates.setdefault(row["question"], []).append((row["label"], row["answer"]))
-        queries, docs, relevant, top_ranked = [], [], {}, {}
+        queries, docs = [], []
+        relevant: dict[str, dict[str, int]] = {}
+        top_ranked: dict[str, list[str]] = {}
         for q_index, (question, answers) in enumerate(candidates.items()):
             if len({label for label, _ in answers}) < 2:
                 continue

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from datasets import Dataset, DatasetDict
+from mteb.abstasks.abstask import AbsTask
 from mteb.abstasks.sts import AbsTaskSTS
 from mteb.tasks import (
     STS12STS,
@@ -56,7 +57,7 @@ class LocalSTS(LocalTask, AbsTaskSTS):
         return set(data["sentence1"]) | set(data["sentence2"])
 
 
-def _senteval_task(year: int, hub: type) -> type[LocalSTS]:
+def _senteval_task(year: int, hub: type[AbsTask]) -> type[LocalSTS]:
     folder = f"{SENTEVAL}/STS{year}-en-test"
     sets = SENTEVAL_SETS[year]
     files = tuple(f"{folder}/STS.{kind}.{name}.txt" for name in sets for kind in ("input", "gs"))
@@ -177,7 +178,7 @@ class LocalSTS12Train(LocalSTS):
         )
 
 
-STS_TASKS = [
+STS_TASKS: list[type[LocalSTS]] = [
     LocalSTS12,
     LocalSTS13,
     LocalSTS14,
