@@ -355,3 +355,16 @@ def test_several_negative_columns(student, guide_model):
     ]
     assert torch.isfinite(loss(features, None))
     assert {"drop_rate_an1", "drop_rate_an2"} <= set(loss.pop_diagnostics())
+
+
+def test_unlabelled_rows_share_no_label_with_anything():
+    """Mixtures give rows without a label -1; two such rows are not of one class (no oracle drop)."""
+    from harness.loss.blocks import _same_label
+
+    labels = torch.tensor([3, 3, -1, -1])  # (B,)
+    blocks = layout("st", 2, False, False)  # anchor -> positives only
+    same = _same_label(labels, blocks, slice(0, 4))  # (4, 4)
+    expected = torch.tensor(
+        [[True, True, False, False], [True, True, False, False], [False] * 4, [False] * 4]
+    )
+    assert torch.equal(same[:, :4], expected)

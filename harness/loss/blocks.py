@@ -98,10 +98,12 @@ def _cat_blocks(columns: Sequence[Tensor], blocks: Sequence[Block], rows: slice)
 
 def _same_label(labels: Tensor, blocks: Sequence[Block], rows: slice) -> Tensor:
     # A label belongs to an (anchor, positive) pair; an explicit negative is never of its pair's label.
+    # Rows without a label (-1, e.g. STS pairs mixed with classification pairs) share no label.
     row_labels = labels[rows].unsqueeze(1)  # (b, 1)
+    col_labels = labels.unsqueeze(0)  # (1, B)
     parts = []
     for b in blocks:
-        same = row_labels == labels.unsqueeze(0)  # (b, B)
+        same = (row_labels == col_labels) & (row_labels >= 0) & (col_labels >= 0)  # (b, B)
         parts.append(same if b.col < 2 else torch.zeros_like(same))
     return torch.cat(parts, dim=1)  # (b, N)
 
