@@ -56,7 +56,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
     """Builds the real pipeline and runs (or joins) the study; shared with ``worker``."""
     import torch
 
-    from harness.study import run_study
+    from harness.study import provenance, run_study
     from harness.study.pipeline import RealPipeline
 
     # At temperature 0.01 most softmax gradients are denormal floats (~e^-100); on a CPU they make
@@ -71,6 +71,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
         experiment_path=str(args.experiment),
         experiment_toml=Path(args.experiment).read_text(encoding="utf-8"),
         command=shlex.join(["gist-harness", *sys.argv[1:]]),
+        data_checksums=provenance.data_checksums(experiment, args.data_dir),
     )
     run_study(
         experiment,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -72,3 +73,46 @@ def git_commit(path: Path | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return commit + ("-dirty" if dirty else "")
+
+
+def data_checksums(experiment, data_dir: str | Path | None) -> dict[str, str]:
+    """sha256 of every data-folder file the study reads: its training sources and scored tasks.
+
+    Keys are paths relative to the data folder (hub sources and hub tasks have none). Unreadable
+    files are left out rather than failing a run that would fail later with a clearer error.
+    """
+    from harness.data import DATASETS, MIXTURES
+    from harness.data import data_dir as resolve_data_dir
+    from harness.evaluate import SUITES
+    from harness.tasks import TASKS
+
+    folder = resolve_data_dir(data_dir or experiment.data.data_dir)
+    names = list(experiment.data.sources or [])
+    if experiment.data.mixture in MIXTURES:
+        names += [c.source for c in MIXTURES.get(experiment.data.mixture).components]
+    elif experiment.data.mixture:
+        names.append(experiment.data.mixture)
+    files: set[str] = set()
+    for name in names:
+        if name in DATASETS and DATASETS.get(name).kind == "offline":
+            files.update(expand_braces(DATASETS.get(name).origin))
+    suites = [experiment.objective.suite] + ([experiment.final.suite] if experiment.final else [])
+    for suite in suites:
+        for task in SUITES.get(suite).tasks:
+            if task.name in TASKS:
+                files.update(getattr(TASKS.get(task.name), "files", ()))
+    sums = {}
+    for rel in sorted(files):
+        path = folder / rel
+        if path.is_file():
+            sums[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return sums
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """``a/{x,y}.{1,2}`` -> ``a/x.1, a/x.2, a/y.1, a/y.2`` (the data layer's origin notation)."""
+    head, brace, rest = pattern.partition("{")
+    if not brace:
+        return [pattern]
+    options, _, tail = rest.partition("}")
+    return [p for option in options.split(",") for p in expand_braces(head + option + tail)]
