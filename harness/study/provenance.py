@@ -86,7 +86,12 @@ def data_checksums(experiment, data_dir: str | Path | None) -> dict[str, str]:
     from harness.evaluate import SUITES
     from harness.tasks import TASKS
 
-    folder = resolve_data_dir(data_dir or experiment.data.data_dir)
+    from harness.errors import UserError
+
+    try:
+        folder = resolve_data_dir(data_dir or experiment.data.data_dir)
+    except UserError:  # no data folder: the pipeline says so when it first needs one
+        return {}
     names = list(experiment.data.sources or [])
     if experiment.data.mixture in MIXTURES:
         names += [c.source for c in MIXTURES.get(experiment.data.mixture).components]
