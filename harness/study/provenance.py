@@ -83,10 +83,9 @@ def data_checksums(experiment, data_dir: str | Path | None) -> dict[str, str]:
     """
     from harness.data import DATASETS, MIXTURES
     from harness.data import data_dir as resolve_data_dir
+    from harness.errors import UserError
     from harness.evaluate import SUITES
     from harness.tasks import TASKS
-
-    from harness.errors import UserError
 
     try:
         folder = resolve_data_dir(data_dir or experiment.data.data_dir)
