@@ -8,7 +8,9 @@ Kinds (``gist-harness ls guides``):
 * ``bm25``: cosine of BM25-weighted term vectors, idf and length statistics from ``rank_bm25``'s
   ``BM25Okapi`` fit on the training corpus (symmetric, unlike the BM25 score, because the loss
   also compares anchors with anchors and positives with positives);
-* ``self``: a frozen deep copy of the student at step 0;
+* ``self``: a frozen deep copy of the student at step 0 (at the start of each round with
+  ``rounds > 1``);
+* ``partner``: a frozen deep copy of the ``[cotraining]`` partner student, taken each round;
 * ``none``: no guide (``build_guide`` returns None), for strategies that need none.
 
 Only this module knows how a guide computes; the loss reads vectors through ``guide.embed``.
@@ -53,7 +55,13 @@ GUIDES.register("tfidf", GuideKind("tfidf", "TF-IDF cosine fit on the training c
 GUIDES.register(
     "bm25", GuideKind("bm25", "BM25-weighted term-vector cosine fit on the corpus", needs_corpus=True)
 )
-GUIDES.register("self", GuideKind("self", "frozen copy of the student at step 0", needs_student=True))
+GUIDES.register(
+    "self", GuideKind("self", "frozen copy of the student at step 0 (each round's start)", needs_student=True)
+)
+GUIDES.register(
+    "partner",
+    GuideKind("partner", "the [cotraining] partner student, refreshed every round", needs_student=True),
+)
 GUIDES.register("none", GuideKind("none", "no guide (strategies none, self_filter, oracle, random)"))
 
 
@@ -61,7 +69,7 @@ class Guide:
     """Turns texts into unit vectors; ``guide_sim = cosine(embed(a), embed(b))``.
 
     Attributes:
-        kind: "neural", "self", "tfidf" or "bm25".
+        kind: "neural", "self", "partner", "tfidf" or "bm25".
         fingerprint: stable id of everything that changes the vectors.
         dimension: vector size.
     """
@@ -88,7 +96,7 @@ class NeuralGuide(Guide):
         max_seq_len: truncation of the guide in tokens (None = the model's own).
         dtype: storage dtype, "float32" (default, exact) or "float16" (half the disk).
         batch_size: texts per forward when filling the cache.
-        kind: "neural" or "self".
+        kind: "neural", "self" or "partner".
     """
 
     def __init__(
@@ -200,19 +208,23 @@ def build_guide(
     progress: bool = True,
     dtype: str = "float32",
     device: str | None = None,
+    persist: bool = True,
 ) -> Guide | None:
     """Builds a guide; neural guides are warmed on ``corpus`` so training only looks rows up.
 
     Args:
         kind_or_model_name: "tfidf", "bm25", "self", "none", a model name or folder, or a loaded
             ``SentenceTransformer`` (fingerprinted by its weights).
-        student: the student at step 0 (``self`` only; deep-copied and frozen).
+        student: the model ``self`` and ``partner`` copy (deep-copied and frozen): the student
+            at step 0, or the cotraining partner.
         corpus: training texts (required by tfidf/bm25; pre-embedded by neural guides).
         max_seq_len: guide truncation in tokens (neural guides; None = the model's own).
         cache_dir: cache folder; None = ``harness.models.cache_dir()``.
         progress: show a progress bar while filling the cache.
         dtype: cache storage dtype ("float32" or "float16").
         device: device of a loaded neural guide.
+        persist: keep the neural guide's embedding cache on disk (False: in memory only, for
+            snapshots used once, such as the guides of cotraining rounds).
 
     Returns:
         The guide, or None for "none".
@@ -235,9 +247,9 @@ def build_guide(
             assert corpus is not None  # needs_corpus, checked above
             return BM25Guide(corpus)
         if student is None:
-            raise UserError("guide 'self' is a frozen copy of the student: pass student=model")
-        model, fingerprint = copy.deepcopy(student), f"self:{weights_digest(student)}"
-        kind_name = "self"
+            raise UserError(f"guide {kind.name!r} is a frozen copy of a student: pass student=model")
+        model, fingerprint = copy.deepcopy(student), f"{kind.name}:{weights_digest(student)}"
+        kind_name = kind.name
     elif isinstance(kind_or_model_name, str):
         if not models.is_model_name(kind_or_model_name) and not Path(kind_or_model_name).exists():
             known = sorted(set(GUIDES.names()) | set(models.MODELS.names()))
@@ -256,7 +268,7 @@ def build_guide(
     guide = NeuralGuide(
         model,
         fingerprint,
-        cache_dir=folder,
+        cache_dir=folder if persist else None,
         max_seq_len=max_seq_len,
         dtype=dtype,
         kind=kind_name,
@@ -288,7 +300,7 @@ def listing() -> list[dict[str, Any]]:
     from harness import models
 
     rows = [
-        {"name": n, "kind": n if n in ("self", "none") else "lexical", "summary": k.summary}
+        {"name": n, "kind": n if n in ("self", "partner", "none") else "lexical", "summary": k.summary}
         for n, k in GUIDES.items()
     ]
     rows += [

@@ -50,6 +50,7 @@ def check_experiment(data: dict[str, Any]) -> list[Error]:
         _check_arms,
         _check_search_space,
         _check_suites,
+        _check_cotraining,
     ]
     return [error for check in checks for error in check(data)]
 
@@ -262,3 +263,42 @@ def suite_tasks(suite: Any) -> list[str] | None:
     if tasks is None:
         return None
     return [t if isinstance(t, str) else getattr(t, "name", str(t)) for t in tasks]
+
+
+def _check_cotraining(data: dict[str, Any]) -> Iterator[Error]:
+    """``guide = "partner"`` needs a ``[cotraining]`` partner and more than one round, and vice versa."""
+    section = data.get("cotraining")
+    train = _table(data, "train")
+    arms = [a for a in (_table(data, "ablation").get("arms") or []) if isinstance(a, dict)]
+    model_guide = _table(data, "model").get("guide")
+    if model_guide == "partner":
+        yield ("model", "guide"), 'guide "partner" belongs in [train] or an arm, with a [cotraining] section'
+    users: list[tuple[tuple, dict[str, Any]]] = []  # (where the guide is named, merged train fields)
+    trained = [(i, a) for i, a in enumerate(arms) if not a.get("untrained")]
+    for i, arm in trained:
+        if {**train, **arm}.get("guide") == "partner":
+            users.append(((("ablation", "arms", i) if "guide" in arm else ("train",)), {**train, **arm}))
+    if not arms and train.get("guide") == "partner":
+        users.append((("train",), train))
+    users = list({(loc, str(merged.get("rounds"))): (loc, merged) for loc, merged in users}.values())
+    if section is None:
+        for loc in dict.fromkeys(loc for loc, _ in users):
+            yield (
+                (*loc, "guide"),
+                'guide "partner" is the [cotraining] partner: add [cotraining] partner = MODEL',
+            )
+        return
+    if isinstance(section, dict):
+        yield from _name("model", section.get("partner"), ("cotraining", "partner"))
+    if not users:
+        yield ("cotraining",), 'no trial uses the partner: set guide = "partner" in [train] or an arm'
+    for loc, merged in users:
+        rounds = merged.get("rounds", 1)
+        if isinstance(rounds, int) and rounds < 2:
+            yield (
+                (*loc, "rounds"),
+                (
+                    f'guide "partner" needs rounds >= 2 (got {rounds}): one round is only a guide of the '
+                    "untrained partner (name that model as the guide instead)"
+                ),
+            )

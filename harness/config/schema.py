@@ -154,6 +154,10 @@ class TrainConfig(_Frozen):
     """Score the objective suite (and report to the pruner) every N steps; unset: each epoch."""
     logging_steps: int = Field(default=10, ge=1)
     seed: int = 0
+    rounds: int = Field(default=1, ge=1)
+    """Train in this many consecutive rounds of ``epochs / rounds`` each, every round with a fresh
+    optimiser and schedule. Between rounds the ``self`` guide is re-taken from the student and the
+    ``partner`` guide from the partner student (``[cotraining]``), which trains in turn."""
 
 
 class FloatParam(_Frozen):
@@ -225,6 +229,18 @@ class ObjectiveConfig(SuiteRef):
     """Column of the tidy score table averaged over tasks (each task's MTEB main score)."""
 
 
+class CotrainingConfig(_Frozen):
+    """Two students guiding each other: arms with ``guide = "partner"`` train in alternating rounds.
+
+    Round r: the student trains with a frozen copy of the partner as its guide, then the partner
+    trains with a frozen copy of the student as its guide (same ``[train]`` settings). The trial's
+    model, scored and reported, is the student.
+    """
+
+    partner: str
+    """The second student: a model name (``gist-harness ls models``) or folder."""
+
+
 class FinalConfig(SuiteRef):
     """The suite every trained arm (and the untrained student) is scored on for the report."""
 
@@ -240,6 +256,7 @@ class Experiment(_Frozen):
     ablation: AblationConfig = AblationConfig()
     objective: ObjectiveConfig
     final: FinalConfig | None = None
+    cotraining: CotrainingConfig | None = None
 
     @property
     def student(self) -> str:

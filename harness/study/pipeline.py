@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from harness.config import Experiment, SuiteRef, TrainConfig
+from harness.errors import UserError
 from harness.results import RunRecord
 from harness.study.objective import Report, objective_value
 
@@ -110,12 +111,14 @@ class RealPipeline:
         from harness.train import train
 
         student = self.load_student()
-        guide, guide_seconds = self.guide(config, student)
         objective = self.experiment.objective
 
         def eval_fn(model: Any) -> float:
             return objective_value(self.score(model, objective, progress=False), objective)
 
+        if config.rounds > 1:
+            return self._fit_rounds(config, student, eval_fn, report)
+        guide, guide_seconds = self.guide(config, student)
         model, run = train(
             config,
             student=student,
@@ -126,6 +129,97 @@ class RealPipeline:
             progress=self.progress,
         )
         return model, run.model_copy(update={"guide_cache_seconds": guide_seconds})
+
+    def _fit_rounds(
+        self, config: TrainConfig, student: Any, eval_fn: Any, report: Report
+    ) -> tuple[Any, RunRecord]:
+        """``config.rounds`` consecutive runs; ``self``/``partner`` guides are re-taken each round.
+
+        With ``guide = "partner"`` the partner (``[cotraining]``) trains after the student in every
+        round, guided by a frozen copy of the student. Round r uses seed ``config.seed + r``. The
+        record joins the student's rounds (steps continue); ``train_seconds`` counts the partner's
+        training and the guide snapshots too (they are the cost of the method), scoring excluded.
+        """
+        from harness.guides import build_guide
+        from harness.models import load_model
+        from harness.train import set_max_seq_len, train
+
+        rounds = config.rounds
+        per_round = {"epochs": config.epochs / rounds, "rounds": 1}
+        if config.max_steps is not None:
+            per_round["max_steps"] = max(1, -(-config.max_steps // rounds))
+        partner = None
+        if config.guide == "partner":
+            if self.experiment.cotraining is None:  # the config checks make this unreachable
+                raise UserError('guide "partner" needs a [cotraining] section naming the partner')
+            partner = load_model(self.experiment.cotraining.partner, device=self.device)
+            if config.max_seq_len:  # its first snapshot guides before it has trained
+                set_max_seq_len(partner, config.max_seq_len)
+
+        def snapshot(kind: str, model: Any) -> Any:
+            return build_guide(
+                kind,
+                student=model,
+                corpus=self._corpus,  # the copy keeps the model's truncation (set by train())
+                progress=self.progress,
+                persist=False,
+            )
+
+        steps, guide_seconds, train_seconds = 0, 0.0, 0.0
+        loss_curve: list[tuple[int, float]] = []
+        diagnostics: list[Any] = []
+        peak: float | None = None
+        for r in range(rounds):
+            round_config = config.model_copy(update={**per_round, "seed": config.seed + r})
+            built = time.perf_counter()
+            if config.guide in ("self", "partner"):
+                guide = snapshot(config.guide, student if config.guide == "self" else partner)
+                seconds: float | None = time.perf_counter() - built
+            else:
+                guide, seconds = self.guide(config, student)
+            guide_seconds += seconds or 0.0
+            offset = steps
+
+            def round_report(value: float, step: int, offset: int = offset) -> None:
+                report(value, offset + step)
+
+            student, run = train(
+                round_config,
+                student=student,
+                guide=guide,
+                train_dataset=self.train_dataset,
+                eval_fn=eval_fn,
+                report=round_report,
+                progress=self.progress,
+            )
+            loss_curve += [(offset + step, loss) for step, loss in run.loss_curve]
+            diagnostics += [d.model_copy(update={"step": offset + d.step}) for d in run.diagnostics]
+            steps += run.steps or 0
+            train_seconds += run.train_seconds or 0.0
+            peak = max(p for p in (peak, run.peak_memory_mb, 0.0) if p is not None)
+            if partner is not None:
+                built = time.perf_counter()
+                partner_guide = snapshot("partner", student)
+                guide_seconds += time.perf_counter() - built
+                partner, partner_run = train(
+                    round_config,
+                    student=partner,
+                    guide=partner_guide,
+                    train_dataset=self.train_dataset,
+                    progress=self.progress,
+                )
+                train_seconds += partner_run.train_seconds or 0.0
+            if r < rounds - 1:  # the last round is scored by the caller
+                report(eval_fn(student), steps)
+        record = RunRecord(
+            loss_curve=loss_curve,
+            diagnostics=diagnostics,
+            steps=steps,
+            train_seconds=round(train_seconds + guide_seconds, 3),
+            peak_memory_mb=peak or None,
+            guide_cache_seconds=round(guide_seconds, 3) if config.guide not in (None, "none") else None,
+        )
+        return student, record
 
     def score(self, model: Any, suite: SuiteRef, *, progress: bool | None = None) -> Any:
         from harness.evaluate import evaluate
