@@ -35,6 +35,9 @@ class Candidates:
         same_label: True where the candidate shares the anchor's label ``(B, N)``, or None
             when the batch has no ``label`` column.
         generator: the loss's seeded CPU generator, for strategies that draw random numbers.
+        identical: True where the candidate is the row's own anchor or positive text (the self
+            column of the anchor-anchor block, duplicates), ``(B, N)``, or None. The loss removes
+            these whatever the strategy says; they are not negatives, so rates exclude them.
     """
 
     student: Tensor
@@ -44,6 +47,7 @@ class Candidates:
     guide_pos: Tensor | None = None
     same_label: Tensor | None = None
     generator: torch.Generator | None = None
+    identical: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -168,8 +172,12 @@ def drop_random(c: Candidates, *, rate: float = 0.1, match: str = "none") -> Ten
     """Drop a random subset: at ``rate``, or at the rate strategy ``match`` drops on this batch.
 
     The control that separates "better negatives" from "fewer negatives": same count, random picks.
+    Rates count real candidates only: the positive and ``identical`` texts (which the loss removes
+    anyway, and which a guide always rates above the positive) are neither matched nor drawn.
     """
     eligible = ~c.positive  # (B, N)
+    if c.identical is not None:
+        eligible = eligible & ~c.identical
     if match != "none":
         matched = STRATEGIES.get(match).fn(c)  # (B, N), the matched strategy at its defaults
         rate = float((matched & eligible).sum()) / max(int(eligible.sum()), 1)

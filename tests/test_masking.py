@@ -78,6 +78,22 @@ def test_random_matches_rate_of_named_strategy():
     assert abs(float(target) - float(got)) < 0.05
 
 
+def test_random_match_counts_real_candidates_only():
+    """Self/duplicate columns are removed by the loss anyway: gist always 'drops' them (guide sim 1),
+    so counting them would make the random control drop more real negatives than gist does."""
+    c = make_candidates(width=200, batch=16)
+    identical = torch.zeros_like(c.positive)
+    identical[:, 100:116] = torch.eye(16, dtype=torch.bool)  # the self column of an anchor-anchor block
+    guide = c.guide.clone()
+    guide[identical] = 1.0  # a text is its own nearest neighbour
+    c = Candidates(**{**vars(c), "guide": guide, "identical": identical})
+    real = ~c.positive & ~identical
+    target = (drop_mask("gist", c) & real).float().sum() / real.sum()
+    random = drop_mask("random", c, {"match": "gist"})
+    assert not (random & identical).any()
+    assert abs(float((random & real).float().sum() / real.sum()) - float(target)) < 0.02
+
+
 def test_bad_params_name_the_param_and_range():
     with pytest.raises(UserError, match=r"strategy 'perc_pos': pct must be in \[0, 1\], got 1.5"):
         resolve_params("perc_pos", {"pct": 1.5})

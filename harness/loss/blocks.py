@@ -143,6 +143,11 @@ def score_rows(
     positive[torch.arange(len(row_index)), targets] = True
     guide_sims = _cat_blocks(guide, blocks, rows) if guide is not None else None  # (b, N)
     same_label = _same_label(labels, blocks, rows) if labels is not None else None  # (b, N)
+    candidate_ids = torch.cat([text_ids[b.col] for b in blocks])  # (N,)
+    identical = (candidate_ids == text_ids[0][rows].unsqueeze(1)) | (
+        candidate_ids == text_ids[1][rows].unsqueeze(1)
+    )  # (b, N)
+    identical &= ~positive
     candidates = Candidates(
         student=sims.detach(),
         student_pos=sims.detach().gather(1, targets.unsqueeze(1)),  # (b, 1)
@@ -151,12 +156,8 @@ def score_rows(
         guide_pos=guide_sims.gather(1, targets.unsqueeze(1)) if guide_sims is not None else None,  # (b, 1)
         same_label=same_label,
         generator=generator,
+        identical=identical,
     )
     drop = drop_mask(strategy, candidates, strategy_params) & ~positive  # (b, N)
-    candidate_ids = torch.cat([text_ids[b.col] for b in blocks])  # (N,)
-    identical = (candidate_ids == text_ids[0][rows].unsqueeze(1)) | (
-        candidate_ids == text_ids[1][rows].unsqueeze(1)
-    )  # (b, N)
-    identical &= ~positive
     logits = sims.masked_fill(drop | identical, -torch.inf) / temperature  # (b, N)
     return RowScores(logits, targets, drop, identical, positive, same_label, widths)
