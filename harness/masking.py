@@ -151,13 +151,17 @@ def drop_self_filter(c: Candidates, *, margin: float = 0.1) -> Tensor:
 
 
 def drop_topk(c: Candidates, *, k: int = 1) -> Tensor:
-    """Drop the ``k`` most guide-similar candidates of each row (the positive is not counted)."""
+    """Drop the ``k`` most guide-similar candidates of each row (the positive and ``identical`` texts,
+    which the loss removes anyway, are not counted)."""
     assert c.guide is not None, "strategy needs a guide"
     drop = _no_drop(c)  # (B, N)
     k = min(int(k), c.guide.shape[1] - 1)
     if k <= 0:
         return drop
-    ranked = c.guide.masked_fill(c.positive, -torch.inf)  # (B, N)
+    skip = (
+        c.positive if c.identical is None else c.positive | c.identical
+    )  # a text's own copy is not a candidate
+    ranked = c.guide.masked_fill(skip, -torch.inf)  # (B, N)
     top = ranked.topk(k, dim=1).indices  # (B, k)
     return drop.scatter(1, top, True)
 

@@ -94,6 +94,20 @@ def test_random_match_counts_real_candidates_only():
     assert abs(float((random & real).float().sum() / real.sum()) - float(target)) < 0.02
 
 
+def test_topk_skips_the_rows_own_texts():
+    """The self column has guide sim 1: top-1 must pick the best real candidate, not the anchor itself."""
+    c = make_candidates(width=12, batch=4)
+    identical = torch.zeros_like(c.positive)
+    identical[torch.arange(4), torch.arange(4) + 4] = True
+    guide = c.guide.clone()
+    guide[identical] = 1.0
+    c = Candidates(**{**vars(c), "guide": guide, "identical": identical})
+    drop = drop_mask("topk", c, {"k": 1})
+    real = guide.masked_fill(c.positive | identical, -torch.inf)
+    assert drop.sum() == 4 and not (drop & identical).any()
+    assert drop.nonzero()[:, 1].tolist() == real.argmax(dim=1).tolist()
+
+
 def test_bad_params_name_the_param_and_range():
     with pytest.raises(UserError, match=r"strategy 'perc_pos': pct must be in \[0, 1\], got 1.5"):
         resolve_params("perc_pos", {"pct": 1.5})
