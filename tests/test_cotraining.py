@@ -76,7 +76,9 @@ class ToyPipeline(RealPipeline):
 
     def score(self, model, suite, *, progress=None):
         a, b = model.encode(["item 1 is red", "item 1 is painted red"], convert_to_tensor=True)
-        return pd.DataFrame([{"task": "local:BIOSSES", "main_score": float(torch.cosine_similarity(a, b, dim=0))}])
+        return pd.DataFrame(
+            [{"task": "local:BIOSSES", "main_score": float(torch.cosine_similarity(a, b, dim=0))}]
+        )
 
 
 @pytest.fixture
@@ -103,7 +105,9 @@ def test_cotraining_alternates_student_and_partner(monkeypatch, snapshots):
     partner = tiny_student()
     partner_start = weights_digest(partner)
     loaded: list[str] = []
-    monkeypatch.setattr(harness.models, "load_model", lambda name, device=None: loaded.append(name) or partner)
+    monkeypatch.setattr(
+        harness.models, "load_model", lambda name, device=None: loaded.append(name) or partner
+    )
     reports: list[tuple[float, int]] = []
     config = experiment().trial_config({"guide": "partner", "seed": 0})
 
@@ -156,10 +160,14 @@ def test_cotraining_config_errors(tmp_path):
     )
     text = "\n".join(errors_of(tmp_path, COTRAIN.replace("rounds = 3", "rounds = 1")))
     assert 'ablation.arms.0.rounds: guide "partner" needs rounds >= 2 (got 1)' in text
-    text = "\n".join(errors_of(tmp_path, COTRAIN.replace('partner = "static-mpnet"', 'partner = "static-mpent"')))
+    text = "\n".join(
+        errors_of(tmp_path, COTRAIN.replace('partner = "static-mpnet"', 'partner = "static-mpent"'))
+    )
     assert "cotraining.partner: unknown model 'static-mpent'. Did you mean 'static-mpnet'" in text
     unused = COTRAIN.replace('guide = "partner"', 'guide = "none"\nstrategy = "none"')
-    assert 'cotraining: no trial uses the partner: set guide = "partner"' in "\n".join(errors_of(tmp_path, unused))
+    assert 'cotraining: no trial uses the partner: set guide = "partner"' in "\n".join(
+        errors_of(tmp_path, unused)
+    )
     text = "\n".join(errors_of(tmp_path, COTRAIN.replace("[cotraining]", "[cotraining]\nrounds = 2")))
     assert "cotraining.rounds" in text
 
@@ -170,3 +178,21 @@ def test_cotraining_file_loads(tmp_path):
     loaded = load_experiment(write(tmp_path, COTRAIN))
     assert loaded.cotraining is not None and loaded.cotraining.partner == "static-mpnet"
     assert loaded.trial_config(loaded.arm("cotrain").overrides()).rounds == 3
+
+
+def test_online_guide_mode_hands_the_loss_the_model_itself(monkeypatch):
+    """guide_mode = "online": the loss gets the frozen SentenceTransformer (no cache is filled)."""
+    import harness.guides
+    import harness.models
+
+    guide_model = tiny_student()
+    monkeypatch.setattr(harness.models, "load_model", lambda name, device=None: guide_model)
+    monkeypatch.setattr(harness.guides, "build_guide", lambda *a, **k: pytest.fail("no cache in online mode"))
+    pipeline = ToyPipeline(experiment())
+    config = experiment().trial_config({"guide": "all-mpnet-base", "guide_mode": "online", "rounds": 1})
+    guide, seconds = pipeline.guide(config, tiny_student())
+    assert guide is guide_model and seconds is None
+    assert not any(p.requires_grad for p in guide.parameters())
+    assert pipeline.guide(config, tiny_student())[0] is guide  # loaded once per process
+    with pytest.raises(Exception, match="not a model"):
+        pipeline.guide(config.model_copy(update={"guide": "bm25"}), tiny_student())

@@ -42,7 +42,7 @@ class RealPipeline:
         self.in_domain_tasks: list[str] = []
         self.train_dataset: Any = None
         self._corpus: list[str] = []
-        self._guides: dict[tuple[str, int | None], tuple[Any, float]] = {}
+        self._guides: dict[tuple[Any, ...], tuple[Any, float]] = {}
 
     @property
     def data_dir(self) -> Any:
@@ -93,6 +93,8 @@ class RealPipeline:
             start = time.perf_counter()
             guide = build_guide("self", student=student, corpus=self._corpus, progress=self.progress)
             return guide, time.perf_counter() - start
+        if config.guide_mode == "online":  # the model itself, run on every batch: no cache to fill
+            return self._online_guide(name, config.max_seq_len), None
         key = (name, config.max_seq_len)
         if key not in self._guides:
             start = time.perf_counter()
@@ -106,6 +108,24 @@ class RealPipeline:
             self._guides[key] = (guide, time.perf_counter() - start)
             return self._guides[key]
         return self._guides[key][0], 0.0  # already built in this process
+
+    def _online_guide(self, name: str, max_seq_len: int | None) -> Any:
+        """The guide model for ``guide_mode = "online"`` (a SentenceTransformer, frozen), shared."""
+        from harness.guides import GUIDES
+        from harness.models import load_model
+        from harness.train import set_max_seq_len
+
+        if name in GUIDES:
+            raise UserError(
+                f'guide_mode = "online" runs a model on every batch; guide {name!r} is not a model'
+            )
+        key = (name, max_seq_len, "online")
+        if key not in self._guides:
+            model = load_model(name, device=self.device).eval().requires_grad_(False)
+            if max_seq_len:
+                set_max_seq_len(model, max_seq_len)
+            self._guides[key] = (model, 0.0)
+        return self._guides[key][0]
 
     def fit(self, config: TrainConfig, report: Report) -> tuple[Any, RunRecord]:
         from harness.train import train
