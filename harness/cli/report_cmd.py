@@ -1,7 +1,8 @@
 """``gist-harness report STUDY_OR_RUN_DIR | STORAGE_URL --study NAME``: write a study's report.
 
 Writes ``<out>/<study>/index.html`` (self-contained), ``README.md`` (figures as relative PNG files),
-``results.csv`` (one row per trial × task) and ``figures/*.png``. From a run folder it reads only the
+``results.csv`` (one row per trial × task) and ``figures/*.png``. A ``FINDINGS.md`` already in the
+output folder (what a person concluded from the numbers) is kept and shown under "Findings". From a run folder it reads only the
 stored JSON files; from an Optuna storage URL it converts the stored trials into the same records
 (scores and run records come from the trials' user attributes ``scores`` and ``run`` when present).
 """
@@ -56,12 +57,20 @@ def run(args: argparse.Namespace) -> int:
         if args.study and args.study != results.manifest.study:
             raise UserError(f"{args.source}: holds study {results.manifest.study!r}, not {args.study!r}")
     target = Path(args.out) / results.manifest.study
-    write_files(target, render_files(build_report(results)))
+    write_files(target, render_files(build_report(results, read_findings(target))))
     n = len(results.trials)
     print(
         f"report of {results.manifest.study} ({n} trial{'s' * (n != 1)}): {target / 'index.html'}, {target / 'README.md'}"
     )
     return 0
+
+
+def read_findings(target: Path) -> str:
+    """The person-written ``FINDINGS.md`` of a report folder (kept across re-renders), or ""."""
+    from harness.report.build import FINDINGS_FILE
+
+    path = target / FINDINGS_FILE
+    return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
 def write_files(target: Path, files: dict[str, bytes]) -> None:

@@ -87,8 +87,8 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
 
 def write_report(study_dir: Path, out_dir: Path) -> Path:
     """Renders the study's report into ``out_dir`` (as ``gist-harness report`` does)."""
-    from harness.cli.report_cmd import write_files
+    from harness.cli.report_cmd import read_findings, write_files
     from harness.report import build_report, load_study_dir, render_files
 
-    write_files(out_dir, render_files(build_report(load_study_dir(study_dir))))
+    write_files(out_dir, render_files(build_report(load_study_dir(study_dir), read_findings(out_dir))))
     return out_dir

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -39,6 +40,39 @@ class Report:
     figures: list[Figure]
     repro: Reproducibility
     csv: pd.DataFrame
+    findings: list[Block]
+    """What a person concluded from the numbers (``FINDINGS.md`` beside the report), as blocks."""
+
+
+@dataclass
+class Block:
+    """A paragraph (``items`` empty) or a bullet list of the findings text."""
+
+    text: str
+    items: list[str]
+
+
+FINDINGS_FILE = "FINDINGS.md"
+
+
+def parse_findings(text: str) -> list[Block]:
+    """Paragraphs and ``- `` bullet lists of a findings text; a bullet's indented lines join it."""
+    blocks: list[Block] = []
+    for chunk in re.split(r"\n\s*\n", text.strip()):
+        lines = [line.rstrip() for line in chunk.splitlines() if line.strip()]
+        if not lines:
+            continue
+        if lines[0].startswith("- "):
+            items: list[str] = []
+            for line in lines:
+                if line.startswith("- "):
+                    items.append(line[2:].strip())
+                else:
+                    items[-1] += " " + line.strip()
+            blocks.append(Block("", items))
+        else:
+            blocks.append(Block(" ".join(line.strip() for line in lines), []))
+    return blocks
 
 
 def _n(count: int, word: str) -> str:
@@ -70,8 +104,8 @@ def _in_domain_note(index: ScoreIndex) -> list[str]:
     ]
 
 
-def build_report(results: StudyResults) -> Report:
-    """Computes every table and figure of the report of ``results``."""
+def build_report(results: StudyResults, findings: str = "") -> Report:
+    """Computes every table and figure of the report of ``results``; ``findings`` is a person's text."""
     index = score_index(results)
     baseline = results.manifest.baseline_arm
     notes = list(METHOD_NOTES)
@@ -89,4 +123,5 @@ def build_report(results: StudyResults) -> Report:
         figures=all_figures(results, index),
         repro=reproducibility(results),
         csv=results_frame(results),
+        findings=parse_findings(findings),
     )

@@ -79,6 +79,29 @@ class Reproducibility:
     command: str
 
 
+def wall_time(results: StudyResults) -> str:
+    """Study creation to the last trial's end, and the trials' own summed wall time ("—" if unknown)."""
+    created = results.manifest.created
+    finished = [r.trial.finished for r in results.trials if r.trial.finished]
+    if created is None or not finished:
+        return "—"
+    elapsed = (_naive_utc(max(finished)) - _naive_utc(created)).total_seconds()
+    summed = sum(r.trial.wall_seconds or 0.0 for r in results.trials)
+    return f"{_duration(elapsed)} from creation to the last trial's end ({_duration(summed)} in trials)"
+
+
+def _naive_utc(value):
+    from datetime import timezone
+
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
+
+
 def reproducibility(results: StudyResults) -> Reproducibility:
     m = results.manifest
     facts = [
@@ -91,6 +114,7 @@ def reproducibility(results: StudyResults) -> Reproducibility:
         ("gist-harness", m.harness_version or "—"),
         ("Storage", redact_url(m.storage_url) if m.storage_url else "—"),
         ("Created (UTC)", _time(m.created)),
+        ("Wall time", wall_time(results)),
     ]
     return Reproducibility(
         facts=facts,
