@@ -130,7 +130,10 @@ def test_findings_beside_the_report_are_shown_and_kept(tmp_path):
     for _ in range(2):
         assert main(["report", str(FIXTURE), "--out", str(out)]) == 0
     markdown = (folder / "README.md").read_text(encoding="utf-8")
-    assert "## Findings\n\nGIST beats `infonce` on STS only.\n\n- first point continued\n- second <point>\n" in markdown
+    assert (
+        "## Findings\n\nGIST beats `infonce` on STS only.\n\n- first point continued\n- second <point>\n"
+        in markdown
+    )
     html = (folder / "index.html").read_text(encoding="utf-8")
     assert "<p>GIST beats infonce on STS only.</p>" in html and "<li>second &lt;point&gt;</li>" in html
     assert (folder / "FINDINGS.md").read_text(encoding="utf-8") == text
@@ -140,4 +143,7 @@ def test_reproducibility_gives_the_study_wall_time():
     from harness.report.provenance import reproducibility
 
     facts = dict(reproducibility(load_study_dir(FIXTURE)).facts)
-    assert re.fullmatch(r"(\d+ h )?\d+ min \d\d s from creation to the last trial's end \(.* in trials\)|—", facts["Wall time"])
+    assert re.fullmatch(
+        r"(\d+ h )?\d+ min \d\d s from creation to the last trial's end \(.* in trials\)|—",
+        facts["Wall time"],
+    )
