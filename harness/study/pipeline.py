@@ -216,7 +216,7 @@ class RealPipeline:
             diagnostics += [d.model_copy(update={"step": offset + d.step}) for d in run.diagnostics]
             steps += run.steps or 0
             train_seconds += run.train_seconds or 0.0
-            peak = max(p for p in (peak, run.peak_memory_mb, 0.0) if p is not None)
+            peak = max(peak or 0.0, run.peak_memory_mb or 0.0)
             if partner is not None:
                 built = time.perf_counter()
                 partner_guide = snapshot("partner", student)
