@@ -10,12 +10,12 @@ import optuna
 import pandas as pd
 import pytest
 import torch
+from test_config import errors_of
+from test_train import pairs, tiny_student
 
 from harness.config import Experiment, load_experiment
 from harness.guides import weights_digest
 from harness.study.pipeline import RealPipeline
-from tests.test_config import errors_of
-from tests.test_train import pairs, tiny_student
 
 COTRAIN = """\
 [study]
@@ -173,7 +173,7 @@ def test_cotraining_config_errors(tmp_path):
 
 
 def test_cotraining_file_loads(tmp_path):
-    from tests.test_config import write
+    from test_config import write
 
     loaded = load_experiment(write(tmp_path, COTRAIN))
     assert loaded.cotraining is not None and loaded.cotraining.partner == "static-mpnet"
