@@ -9,17 +9,24 @@ Kinds (``gist-harness ls guides``):
   ``BM25Okapi`` fit on the training corpus (symmetric, unlike the BM25 score, because the loss
   also compares anchors with anchors and positives with positives);
 * ``self``: a frozen deep copy of the student at step 0 (at the start of each round with
-  ``rounds > 1``);
+  ``rounds > 1``), truncated to the run's ``max_seq_len`` like the student;
 * ``partner``: a frozen deep copy of the ``[cotraining]`` partner student, taken each round;
 * ``none``: no guide (``build_guide`` returns None), for strategies that need none.
 
 Only this module knows how a guide computes; the loss reads vectors through ``guide.embed``.
+
+A model handed over in memory (``self``, ``partner``, a loaded ``SentenceTransformer``) is keyed by
+``model_digest``: its weights and everything else that changes its vectors (each module's type and
+config, so pooling and normalisation; prompts; truncation). Several processes may fill one cache
+folder at once (ranks of one run, workers of one study): ``NeuralGuide.warm`` fills under the
+cache's file lock, so the first fills and the others wait, then read its rows.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,9 +120,9 @@ class NeuralGuide(Guide):
     ) -> None:
         self.model = model.eval().requires_grad_(False)
         if max_seq_len is not None:
-            self.model.max_seq_length = max_seq_len
+            truncate(self.model, max_seq_len)
         self.kind = kind
-        self.max_seq_len = self.model.max_seq_length
+        self.max_seq_len = max_seq_len_of(self.model)
         dimension = self.model.get_embedding_dimension()
         assert dimension is not None, "guide model has no fixed embedding dimension"
         self.dimension = int(dimension)
@@ -142,10 +149,13 @@ class NeuralGuide(Guide):
         return self.cache.lookup(texts, self._encode, batch_size=self.batch_size)
 
     def warm(self, corpus: list[str]) -> int:
-        """Embeds every corpus text not cached yet (progress bar) and saves; returns how many were new."""
-        added = self.cache.add(corpus, self._encode, batch_size=self.batch_size, progress=self.progress)
-        self.save()
-        return added
+        """Embeds every corpus text not cached yet (progress bar) and saves; returns how many were new.
+
+        Runs under the cache's file lock: another process filling the same cache waits, then embeds
+        only the texts still missing (none, for the ranks of one run).
+        """
+        with self.cache.filling():
+            return self.cache.add(corpus, self._encode, batch_size=self.batch_size, progress=self.progress)
 
     def save(self) -> None:
         self.cache.save()
@@ -218,7 +228,9 @@ def build_guide(
         student: the model ``self`` and ``partner`` copy (deep-copied and frozen): the student
             at step 0, or the cotraining partner.
         corpus: training texts (required by tfidf/bm25; pre-embedded by neural guides).
-        max_seq_len: guide truncation in tokens (neural guides; None = the model's own).
+        max_seq_len: guide truncation in tokens (neural guides, ``self`` and ``partner`` included;
+            None = the model's own). Pass the run's ``max_seq_len`` for ``self``, so the guide reads
+            what the student reads.
         cache_dir: cache folder; None = ``harness.models.cache_dir()``.
         progress: show a progress bar while filling the cache.
         dtype: cache storage dtype ("float32" or "float16").
@@ -248,8 +260,10 @@ def build_guide(
             return BM25Guide(corpus)
         if student is None:
             raise UserError(f"guide {kind.name!r} is a frozen copy of a student: pass student=model")
-        model, fingerprint = copy.deepcopy(student), f"{kind.name}:{weights_digest(student)}"
-        kind_name = kind.name
+        model = copy.deepcopy(student)
+        if max_seq_len is not None:
+            truncate(model, max_seq_len)
+        fingerprint, kind_name = f"{kind.name}:{model_digest(model)}", kind.name
     elif isinstance(kind_or_model_name, str):
         if not models.is_model_name(kind_or_model_name) and not Path(kind_or_model_name).exists():
             known = sorted(set(GUIDES.names()) | set(models.MODELS.names()))
@@ -259,11 +273,10 @@ def build_guide(
         model = models.load_model(kind_or_model_name, device=device)
         fingerprint, kind_name = models.model_fingerprint(kind_or_model_name), "neural"
     else:
-        model, fingerprint, kind_name = (
-            kind_or_model_name,
-            f"weights:{weights_digest(kind_or_model_name)}",
-            "neural",
-        )
+        model, kind_name = kind_or_model_name, "neural"
+        if max_seq_len is not None:
+            truncate(model, max_seq_len)
+        fingerprint = f"weights:{model_digest(model)}"
     folder = Path(cache_dir) if cache_dir is not None else models.cache_dir()
     guide = NeuralGuide(
         model,
@@ -286,6 +299,55 @@ def weights_digest(model: torch.nn.Module) -> str:
         sha.update(name.encode())
         sha.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return sha.hexdigest()[:24]
+
+
+def model_digest(model: Any) -> str:
+    """SHA-256 (24 hex) of everything that changes a model's vectors, not only its weights.
+
+    Weights (``weights_digest``), each module's type and config (pooling mode, normalisation,
+    dimension...), the prompts and default prompt, and the truncation (``max_seq_len_of``): two
+    models over one transformer with CLS and mean pooling get different digests.
+    """
+    modules = []
+    for module in model.children() if isinstance(model, torch.nn.Module) else ():
+        get_config = getattr(module, "get_config_dict", None)
+        modules.append([type(module).__name__, get_config() if callable(get_config) else None])
+    described = {
+        "modules": modules,
+        "prompts": getattr(model, "prompts", None),
+        "default_prompt_name": getattr(model, "default_prompt_name", None),
+        "max_seq_len": max_seq_len_of(model),
+    }
+    sha = hashlib.sha256(weights_digest(model).encode())
+    sha.update(json.dumps(described, sort_keys=True, default=repr).encode())
+    return sha.hexdigest()[:24]
+
+
+def truncate(model: Any, max_seq_len: int) -> None:
+    """Truncates a model's inputs to ``max_seq_len`` tokens (a static model's tokenizer truncates)."""
+    static = _static_module(model)
+    if static is not None:
+        static.tokenizer.enable_truncation(max_seq_len)
+    else:
+        model.max_seq_length = max_seq_len
+
+
+def max_seq_len_of(model: Any) -> int | None:
+    """The truncation a model applies, in tokens (a static model's tokenizer's; None if unbounded)."""
+    static = _static_module(model)
+    if static is not None:
+        truncation = static.tokenizer.truncation
+        return int(truncation["max_length"]) if truncation else None
+    length = getattr(model, "max_seq_length", None)
+    return int(length) if isinstance(length, (int, float)) and length != float("inf") else None
+
+
+def _static_module(model: Any) -> Any | None:
+    """The model's ``StaticEmbedding`` input module (its tokenizer truncates), or None."""
+    first = model[0] if len(model) else None
+    if type(first).__name__ == "StaticEmbedding" and hasattr(first, "tokenizer"):
+        return first
+    return None
 
 
 def _corpus_digest(corpus: list[str]) -> str:

@@ -52,18 +52,22 @@ class Candidates:
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One strategy parameter: default value and the valid closed range (or choices)."""
+    """One strategy (or loss objective) parameter: default value and the valid range (or choices).
+
+    The range is closed, ``[low, high]``, unless ``high_open`` (``[low, high)``, e.g. a prior in [0, 1)).
+    """
 
     default: Any
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] | None = None
     help: str = ""
+    high_open: bool = False
 
     def describe(self) -> str:
         if self.choices is not None:
             return "|".join(self.choices)
-        return f"[{self.low:g}, {self.high:g}]"
+        return f"[{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
 
 
 @dataclass(frozen=True)
@@ -283,6 +287,17 @@ _register(
 )
 
 
+DUPLICATES_NOTE = (
+    'Identical texts: by default (train.duplicates = "drop") the loss removes every candidate whose '
+    "text equals the row's anchor or positive (by text id) before any strategy runs; sentence-transformers' "
+    "GISTEmbedLoss has no such rule and keeps an exact duplicate of the positive as a negative at margin 0 "
+    "(its guide similarity equals the positive's, not above it). On duplicate-free batches the two agree "
+    'exactly; on batches with repeated sentences they differ. duplicates = "keep" removes only each '
+    "row's own anchor/positive column (the same text instance) and leaves duplicates to the strategy: "
+    "GISTEmbedLoss parity."
+)
+
+
 def resolve_params(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Defaults overlaid with ``params``, checked against each parameter's range.
 
@@ -303,7 +318,11 @@ def resolve_params(name: str, params: Mapping[str, Any] | None = None) -> dict[s
 
 
 def _check_value(name: str, key: str, spec: ParamSpec, value: Any) -> Any:
-    where = f"strategy {name!r}: {key}"
+    return check_param(f"strategy {name!r}: {key}", spec, value)
+
+
+def check_param(where: str, spec: ParamSpec, value: Any) -> Any:
+    """``value`` converted to the parameter's type, or a one-line ``UserError`` naming ``where`` and the range."""
     if spec.choices is not None:
         if value not in spec.choices:
             raise UserError(f"{where} must be one of {', '.join(spec.choices)}, got {value!r}")
@@ -313,7 +332,7 @@ def _check_value(name: str, key: str, spec: ParamSpec, value: Any) -> Any:
         kind = "an integer" if is_int else "a number"
         raise UserError(f"{where} must be {kind} in {spec.describe()}, got {value!r}")
     assert spec.low is not None and spec.high is not None, "numeric ParamSpec needs low and high"
-    if not spec.low <= value <= spec.high:
+    if not spec.low <= value <= spec.high or (spec.high_open and value == spec.high):
         raise UserError(f"{where} must be in {spec.describe()}, got {value!r}")
     return int(value) if is_int else float(value)
 

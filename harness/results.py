@@ -39,6 +39,25 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CodeProvenance(_Record):
+    """The code and packages a trial (or a session of a study) ran with, taken when it started."""
+
+    git_commit: str = ""
+    """Commit of the harness checkout (empty outside git)."""
+    dirty: bool = False
+    """Whether tracked files had uncommitted changes."""
+    diff_sha256: str = ""
+    """sha256 of ``git diff HEAD`` (the uncommitted changes to tracked files); empty when clean."""
+    harness_version: str = ""
+    """``harness.__version__``."""
+    package_versions: dict[str, str] = Field(default_factory=dict)
+    """Versions of python, torch, transformers, sentence-transformers, mteb, optuna, ..."""
+    started: datetime | None = None
+    """When it was taken (UTC)."""
+    command: str = ""
+    """The command line of the process (sessions only)."""
+
+
 class TrialRecord(_Record):
     """One Optuna trial: which arm and seed it ran, with what configuration, and how it ended."""
 
@@ -72,6 +91,8 @@ class TrialRecord(_Record):
     """Tasks whose own train split overlaps this trial's training data (from the data layer's leakage check)."""
     error: str | None = None
     """One-line reason for FAIL or PRUNED trials."""
+    provenance: CodeProvenance | None = None
+    """Commit, dirty flag, diff hash and package versions of the process that ran this trial."""
 
 
 class ScoreRow(_Record):
@@ -146,6 +167,11 @@ class RunRecord(_Record):
     """Peak memory in MiB (CUDA max allocated on GPU, max RSS on CPU)."""
     guide_cache_seconds: float | None = None
     """Seconds to build the guide embedding cache (0 when it was already on disk, None without a guide)."""
+    by_source: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Mask diagnostics over the whole run by the training source of each anchor row: ``rows``,
+    ``negatives_kept_mean``, ``drop_rate`` overall and ``drop_rate_<block>`` / ``candidates_<block>``
+    per block (ap = qp, aa = qq, pp, an1 = qn), and with labels ``fn_precision``/``fn_recall``
+    overall and per block (``harness.loss.diagnostics.SourceTotals``)."""
 
 
 class HistoryTrial(_Record):
@@ -206,6 +232,9 @@ class StudyManifest(_Record):
     """When the study was created (UTC)."""
     history: list[HistoryTrial] = Field(default_factory=list)
     """Optuna's view of every trial (values, params, intermediate values)."""
+    sessions: list[CodeProvenance] = Field(default_factory=list)
+    """One entry per run, resume or worker process that wrote this manifest, oldest first (appended,
+    never rewritten: a study run across commits keeps every commit)."""
 
 
 R = TypeVar("R", bound=BaseModel)

@@ -17,7 +17,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
@@ -45,6 +45,8 @@ def train(
     eval_fn: EvalFn | None = None,
     report: Report | None = None,
     progress: bool = True,
+    sources: Sequence[str] | None = None,
+    source_order: str = "proportional",
 ) -> tuple[Any, RunRecord]:
     """Fine-tunes ``student`` in place and returns it with what the run measured.
 
@@ -53,12 +55,18 @@ def train(
         student: a ``SentenceTransformer`` (trained in place).
         guide: a ``harness.guides`` guide (or None for guide-free strategies).
         train_dataset: a ``datasets.Dataset`` with ``anchor``, ``positive``, optional ``negative*``
-            and ``label`` columns; other columns are dropped.
+            and ``label`` columns (other columns are dropped), or a ``DatasetDict`` of such sets,
+            one per source: every batch is then drawn from one source (``source_order``), each
+            source with its own columns (``harness.data.training_sets``).
         eval_fn: scores the model on the objective suite (higher is better), called every
             ``cfg.eval_every_steps`` steps, or at each epoch end when that is unset.
         report: receives ``(value, step)`` after each evaluation; raising ``optuna.TrialPruned``
             stops training at the end of that step, and ``train()`` re-raises it.
         progress: show the Trainer's step progress bar.
+        sources: the training source of each row of a ``Dataset`` train set (diagnostics by
+            source); a ``DatasetDict``'s keys name its sources.
+        source_order: a ``DatasetDict``'s multi-dataset batch sampler, "proportional" or
+            "round_robin" (sentence-transformers' ``MultiDatasetBatchSamplers``).
 
     Returns:
         ``(student, RunRecord)``.
@@ -68,6 +76,7 @@ def train(
     from transformers import set_seed
 
     from harness.loss import DiagnosticsCallback, GuidedInBatchLoss, make_data_collator
+    from harness.loss.distributed import rank_aligned_sampler, trainer_arguments
 
     set_seed(cfg.seed)
     if cfg.max_seq_len:
@@ -86,12 +95,12 @@ def train(
         guide_mode=cfg.guide_mode,
         mini_batch_size=cfg.mini_batch_size,
         seed=cfg.seed,
+        objective=cfg.objective,
+        objective_params=dict(cfg.objective_params),
+        duplicates=cfg.duplicates,
     )
-    columns = [
-        c
-        for c in train_dataset.column_names
-        if c in TRAIN_COLUMNS or c.startswith("negative") or c == "label"
-    ]
+    names, source_of = source_index(train_dataset, sources)
+    loss.source_names = names
     recorder = RunRecorder(eval_fn=eval_fn, report=report, eval_every_steps=cfg.eval_every_steps)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -113,14 +122,16 @@ def train(
             report_to=[],
             disable_tqdm=not progress,
             dataloader_drop_last=True,  # a short last batch has fewer negatives than the rest
+            multi_dataset_batch_sampler=rank_aligned_sampler(source_order),  # N processes: one source a step
             dataloader_pin_memory=torch.cuda.is_available(),
+            **trainer_arguments(),  # several processes: DDP on NCCL (CUDA) or gloo (CPU)
         )
         trainer = SentenceTransformerTrainer(
             model=student,
             args=args,
-            train_dataset=train_dataset.select_columns(columns),
+            train_dataset=_trained_columns(train_dataset),
             loss=loss,
-            data_collator=make_data_collator(loss),
+            data_collator=make_data_collator(loss, source_of=source_of),
             callbacks=[DiagnosticsCallback(loss), recorder],
         )
         # The loss curve and diagnostics go to the RunRecord; the terminal gets a step bar, no log dicts.
@@ -131,7 +142,50 @@ def train(
         trainer.train()
     if recorder.pruned is not None:
         raise recorder.pruned
-    return student, recorder.record(peak_memory_mb())
+    record = recorder.record(peak_memory_mb())
+    return student, record.model_copy(update={"by_source": loss.diagnostics_by_source()})
+
+
+def _trained_columns(train_dataset: Any) -> Any:
+    """The columns the loss reads (of every set of a ``DatasetDict``)."""
+    from datasets import DatasetDict
+
+    if isinstance(train_dataset, dict):
+        return DatasetDict({name: _trained_columns(d) for name, d in train_dataset.items()})
+    columns = [
+        c
+        for c in train_dataset.column_names
+        if c in TRAIN_COLUMNS or c.startswith("negative") or c == "label"
+    ]
+    return train_dataset.select_columns(columns)
+
+
+def source_index(train_dataset: Any, sources: Sequence[str] | None) -> tuple[tuple[str, ...], dict[int, int]]:
+    """Source names and the collator's (anchor, positive) pair id -> source index map.
+
+    A ``DatasetDict``'s keys are its sources; a ``Dataset`` needs ``sources`` (one per row), else
+    sources are unknown (empty map). A pair found in two sources keeps the first.
+    """
+    from harness.loss.collator import pair_keys
+
+    if isinstance(train_dataset, dict):
+        parts = [(name, d) for name, d in train_dataset.items()]
+    elif sources is not None:
+        if len(sources) != len(train_dataset):
+            raise ValueError(f"sources has {len(sources)} entries for {len(train_dataset)} rows")
+        parts = [(None, train_dataset)]
+    else:
+        return (), {}
+    names: list[str] = []
+    mapping: dict[int, int] = {}
+    for name, dataset in parts:
+        keys = pair_keys(dataset["anchor"], dataset["positive"]).tolist()
+        row_names = [name] * len(keys) if name is not None else list(sources or [])
+        for key, row_name in zip(keys, row_names, strict=True):
+            if row_name not in names:
+                names.append(row_name)
+            mapping.setdefault(int(key), names.index(row_name))
+    return tuple(names), mapping
 
 
 def set_max_seq_len(student: Any, max_seq_len: int) -> None:
@@ -258,6 +312,8 @@ def diagnostics_point(logs: dict[str, Any], step: int, step_seconds: float) -> D
 
 def training_texts(dataset: Any) -> set[str]:
     """Every text of the training columns (the guide cache's corpus and the leakage check's input)."""
+    if isinstance(dataset, dict):
+        return {text for d in dataset.values() for text in training_texts(d)}
     columns = [c for c in dataset.column_names if c in TRAIN_COLUMNS or c.startswith("negative")]
     return {text for column in columns for text in dataset[column] if isinstance(text, str)}
 

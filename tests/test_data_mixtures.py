@@ -86,7 +86,9 @@ def test_negatives_policy(two_sources):
     a, b = two_sources
     assert build_mixture(a, dev_fraction=0).train.column_names == ["anchor", "positive", "negative"]
     assert build_mixture(a, negatives=False).train.column_names == ["anchor", "positive"]
-    with pytest.raises(UserError, match=r"negatives=True but source\(s\) .*b\.jsonl have no negative column"):
+    with pytest.raises(
+        UserError, match=r"negatives = true \(require\) but source\(s\) .*b\.jsonl have no negative column"
+    ):
         build_mixture(MixtureSpec("ab", (Component(a), Component(b))), negatives=True)
 
 

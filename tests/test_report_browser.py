@@ -90,6 +90,6 @@ def test_every_figure_is_rendered(report, tmp_path):
     match = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout)
     assert match, f"probe did not run: {result.stderr[-2000:]}"
     sizes = json.loads(match.group(1).replace("&amp;", "&"))
-    assert len(sizes) == 7
+    assert len(sizes) == 8  # 2 forest plots replace the importances of the fixed ablation
     assert [s["alt"] for s in sizes if s["width"] == 0 or s["height"] == 0] == []
     assert _console(result.stderr) == []

@@ -2,8 +2,10 @@
 
 Answers two questions about the static-student fast track: how much faster does a static student
 train than a transformer on the same data, and does the (cached) guide dominate a step that cheap?
-Each student trains one epoch with plain InfoNCE and one with cached GIST through ``train()`` (the
-real Trainer path); the guide cache is filled before timing, as a study does before its first trial.
+Each student trains one epoch with plain InfoNCE and one per guided arm (cached GIST, and the
+``gist`` mask with each loss objective) through ``train()`` (the real Trainer path); the guide cache
+is filled before timing, as a study does before its first trial. Every arm uses the default blocks
+(ap, aa, pp, negatives), so each ratio to ``infonce`` is the cost of the guide and the objective.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from harness.cli.table import print_rows
 ARMS: dict[str, dict[str, Any]] = {
     "infonce": {"strategy": "none", "guide": "none"},
     "gist": {"strategy": "gist"},
+    "gist+hardness": {"strategy": "gist", "objective": "hardness", "objective_params": {"sims": "guide"}},
+    "gist+debiased": {"strategy": "gist", "objective": "debiased"},
+    "gist+distill_kl": {"strategy": "gist", "objective": "distill_kl"},
+    "gist+margin_mse": {"strategy": "gist", "objective": "margin_mse"},
 }
 
 
@@ -42,6 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-seq-len", type=int, default=64, help="student truncation in tokens (default: 64)"
     )
+    parser.add_argument(
+        "--arms",
+        default=",".join(ARMS),
+        help=f"comma-separated arms, 'infonce' always included (default: all: {', '.join(ARMS)})",
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own)")
     parser.add_argument(
         "--data-dir", type=Path, metavar="DIR", help="data folder (default: $GIST_HARNESS_DATA)"
@@ -60,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         max_seq_len=args.max_seq_len,
         threads=args.threads,
         data_dir=args.data_dir,
+        arms=[a.strip() for a in args.arms.split(",") if a.strip()],
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -79,8 +91,15 @@ def bench_epochs(
     max_seq_len: int,
     threads: int | None = None,
     data_dir: Path | None = None,
+    arms: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Times one epoch per (student, arm); returns rows plus static-vs-transformer and GIST/InfoNCE ratios."""
+    """Times one epoch per (student, arm); returns rows plus static-vs-transformer and arm/InfoNCE ratios."""
+    from harness.errors import UserError
+
+    chosen = ["infonce", *[a for a in arms or ARMS if a != "infonce"]]
+    unknown = [a for a in chosen if a not in ARMS]
+    if unknown:
+        raise UserError(f"bench epoch: unknown arm(s) {', '.join(unknown)}; valid: {', '.join(ARMS)}")
     import torch
 
     from harness.config import TrainConfig
@@ -100,7 +119,8 @@ def bench_epochs(
     rows = []
     for student_name in students:
         static = get_spec(student_name).static
-        for arm, overrides in ARMS.items():
+        for arm in chosen:
+            overrides = ARMS[arm]
             cfg = TrainConfig(
                 epochs=1,
                 batch_size=batch_size,
@@ -144,12 +164,12 @@ def bench_epochs(
 
 
 def _ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """GIST/InfoNCE epoch time per student, and each transformer's epoch time over each static's."""
+    """Each arm's epoch time over InfoNCE's per student, and each transformer's over each static's."""
     by = {(r["student"], r["arm"]): r["epoch_s"] for r in rows}
     ratios = {}
-    for student in dict.fromkeys(r["student"] for r in rows):
-        if (student, "infonce") in by and by[(student, "infonce")] > 0:
-            ratios[f"{student}: gist / infonce"] = round(by[(student, "gist")] / by[(student, "infonce")], 3)
+    for student, arm in by:
+        if arm != "infonce" and by.get((student, "infonce"), 0) > 0:
+            ratios[f"{student}: {arm} / infonce"] = round(by[(student, arm)] / by[(student, "infonce")], 3)
     statics = [r["student"] for r in rows if r["kind"] == "static" and r["arm"] == "infonce"]
     transformers = [r["student"] for r in rows if r["kind"] == "transformer" and r["arm"] == "infonce"]
     for s in statics:

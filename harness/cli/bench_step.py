@@ -1,9 +1,15 @@
-"""``gist-harness bench step``: train-step time of cached GIST vs plain InfoNCE vs ST ``GISTEmbedLoss``.
+"""``gist-harness bench step``: train-step time of cached GIST vs plain InfoNCE vs ST ``GISTEmbedLoss``,
+and of every loss objective against InfoNCE with the same blocks, for a transformer and a static student.
 
 Same student, batch and texts for the three losses (STS-B train pairs); a step is collate
 (tokenise, and for cached GIST the guide-cache lookup) + forward + backward. The losses run
 in rotating rounds so drift on a shared machine hits them alike; the medians and ratios are reported.
 The guide cache is filled before timing starts (as ``build_guide(corpus=...)`` does before training).
+
+The objectives bench (``objectives`` in the JSON) times, per student, ``GuidedInBatchLoss`` with
+InfoNCE and the default blocks (ap, aa, pp, an1; no guide) against the ``gist`` mask with each
+registered objective (cached guide; ``hardness`` on the guide's cosines), on (anchor, positive,
+negative) triplets of STS-B sentences, so ``margin_mse`` has its negative column.
 
 Denormal floats are flushed to zero unless ``--keep-denormals``: at temperature 0.01 most softmax
 gradients of plain InfoNCE are denormal (~e^-100), which makes a CPU backward pass ~2.5x slower,
@@ -25,6 +31,8 @@ from harness.cli.table import print_rows
 from harness.errors import UserError
 
 LOSSES = ("infonce", "gist_cached", "st_gistembed")
+OBJECTIVE_REFERENCE = "infonce_blocks"
+"""The objectives bench's reference: ``GuidedInBatchLoss`` InfoNCE with the default blocks, no guide."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +58,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="do not flush denormal floats to zero (CPU: InfoNCE's tiny softmax gradients are denormal "
         "and slow the backward pass ~2.5x; masked candidates get exact zeros instead)",
     )
+    parser.add_argument(
+        "--static-student",
+        default="static-minilm",
+        help="static student of the objectives bench ('none' to skip; default: static-minilm)",
+    )
+    parser.add_argument(
+        "--static-batch-size", type=int, default=128, help="static student's pairs per batch (default: 128)"
+    )
+    parser.add_argument(
+        "--no-objectives", action="store_true", help="skip the objectives bench (the three losses only)"
+    )
     parser.add_argument("--json", action="store_true", help="print the medians and ratios as JSON")
     parser.set_defaults(func=run)
 
@@ -72,6 +91,60 @@ def sts_pairs(data_dir: Path, count: int) -> list[tuple[str, str]]:
         if len(pairs) == count:
             break
     return pairs
+
+
+def sts_triplets(data_dir: Path, count: int) -> list[tuple[str, str, str]]:
+    """``count`` (anchor, positive, negative) rows: STS-B train pairs, the negative a later pair's text."""
+    pairs = sts_pairs(data_dir, 2 * count)
+    if len(pairs) < 2 * count:
+        raise UserError(f"bench step: STS-B train has {len(pairs)} unique pairs, {2 * count} needed")
+    return [(a, p, n) for (a, p), (_, n) in zip(pairs[:count], pairs[count:], strict=True)]
+
+
+def objective_losses(student: Any, guide: Any) -> dict[str, Any]:
+    """The objectives bench's losses: the reference (InfoNCE, default blocks) and gist + each objective."""
+    from harness.loss import GuidedInBatchLoss
+    from harness.loss.objectives import OBJECTIVES
+
+    losses = {OBJECTIVE_REFERENCE: GuidedInBatchLoss(student, None, strategy="none")}
+    for name in OBJECTIVES.names():
+        params = {"sims": "guide"} if name == "hardness" else {}
+        losses[f"gist+{name}"] = GuidedInBatchLoss(
+            student, guide, strategy="gist", objective=name, objective_params=params
+        )
+    return losses
+
+
+def make_objective_steps(
+    student: Any, guide_model: Any, rows: list[tuple[str, str, str]], cache_dir: Path | None
+) -> dict[str, Callable[[], float]]:
+    """One zero-argument train step (collate + forward + backward) per objective-bench loss."""
+    from harness.guides import build_guide
+    from harness.loss import make_data_collator
+
+    columns = ("anchor", "positive", "negative")
+    batch_rows = [dict(zip(columns, row, strict=True)) for row in rows]
+    guide = build_guide(
+        guide_model, corpus=[t for row in rows for t in row], cache_dir=cache_dir, progress=False
+    )
+    return {
+        name: _step(student, loss, make_data_collator(loss), batch_rows, columns)
+        for name, loss in objective_losses(student, guide).items()
+    }
+
+
+def _step(
+    student: Any, loss: Any, collator: Any, rows: list[dict[str, str]], columns: tuple[str, ...]
+) -> Callable[[], float]:
+    def step() -> float:
+        batch = collator(rows)
+        features = [{k[len(c) + 1 :]: v for k, v in batch.items() if k.startswith(c + "_")} for c in columns]
+        value = loss(features, None)
+        value.backward()
+        student.zero_grad(set_to_none=True)
+        return float(value.detach())
+
+    return step
 
 
 def make_steps(
@@ -112,8 +185,10 @@ def make_steps(
     return {name: step_for(*losses[name]) for name in LOSSES}
 
 
-def measure(steps: dict[str, Callable[[], float]], repeats: int = 10, warmup: int = 2) -> dict[str, Any]:
-    """Median wall and CPU seconds per step for each loss, and their ratios to InfoNCE.
+def measure(
+    steps: dict[str, Callable[[], float]], repeats: int = 10, warmup: int = 2, reference: str = "infonce"
+) -> dict[str, Any]:
+    """Median wall and CPU seconds per step for each loss, and their ratios to ``reference`` (InfoNCE).
 
     CPU time (``time.process_time``, all threads) is the steadier figure on a shared machine,
     where wall time also counts the time spent waiting for a core.
@@ -123,6 +198,7 @@ def measure(steps: dict[str, Callable[[], float]], repeats: int = 10, warmup: in
     page faults and cold caches, which would otherwise always land on the same loss.
     """
     names = list(steps)
+    sync = cuda_synchronize()
     for _ in range(warmup):
         for step in steps.values():
             step()
@@ -132,16 +208,51 @@ def measure(steps: dict[str, Callable[[], float]], repeats: int = 10, warmup: in
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             steps[name]()  # settle
+            sync()  # CUDA runs asynchronously: the clock starts and stops with the device idle
             start_wall, start_cpu = time.perf_counter(), time.process_time()
             steps[name]()
+            sync()
             wall[name].append(time.perf_counter() - start_wall)
             cpu[name].append(time.process_time() - start_cpu)
     out: dict[str, Any] = {"repeats": repeats}
     for label, times in (("", wall), ("cpu_", cpu)):
         medians = {name: statistics.median(values) for name, values in times.items()}
         out[f"{label}median_seconds"] = {k: round(v, 4) for k, v in medians.items()}
-        out[f"{label}ratio_to_infonce"] = {k: round(v / medians["infonce"], 3) for k, v in medians.items()}
+        out[f"{label}ratio_to_{reference}"] = {
+            k: round(v / medians[reference], 3) for k, v in medians.items()
+        }
     return out
+
+
+def bench_objectives(
+    students: dict[str, tuple[Any, int]],
+    guide_model: Any,
+    data_dir: Path,
+    cache_dir: Path | None,
+    repeats: int,
+    warmup: int,
+) -> dict[str, Any]:
+    """Per student kind ("transformer", "static"): medians and ratios of each objective to InfoNCE + blocks.
+
+    Args:
+        students: kind -> (model, batch size).
+    """
+    out: dict[str, Any] = {}
+    for kind, (student, batch_size) in students.items():
+        steps = make_objective_steps(student, guide_model, sts_triplets(data_dir, batch_size), cache_dir)
+        result = measure(steps, repeats, warmup, reference=OBJECTIVE_REFERENCE)
+        out[kind] = {"batch_size": batch_size, **result}
+    return out
+
+
+def cuda_synchronize() -> Callable[[], None]:
+    """``torch.cuda.synchronize`` when CUDA is present (a step's kernels finish before the clock
+    stops), else a no-op."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.synchronize
+    return lambda: None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,6 +279,14 @@ def run(args: argparse.Namespace) -> int:
         threads=torch.get_num_threads(),
         flush_denormal=not args.keep_denormals,
     )
+    if not args.no_objectives:
+        students = {"transformer": (student, args.batch_size)}
+        if args.static_student != "none":
+            students["static"] = (load_model(args.static_student, device=args.device), args.static_batch_size)
+        result["objectives"] = bench_objectives(
+            students, guide_model, Path(data_dir), args.cache_dir, args.repeats, args.warmup
+        )
+        result["objectives"]["students"] = {"transformer": args.student, "static": args.static_student}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -182,4 +301,23 @@ def run(args: argparse.Namespace) -> int:
             for n in LOSSES
         ]
         print_rows(rows, title=f"bench step: {args.student} / guide {args.guide}, batch {args.batch_size}")
+        for kind, bench in result.get("objectives", {}).items():
+            if kind == "students":
+                continue
+            ratios, cpu_ratios = (
+                bench[f"ratio_to_{OBJECTIVE_REFERENCE}"],
+                bench[f"cpu_ratio_to_{OBJECTIVE_REFERENCE}"],
+            )
+            objective_rows = [
+                {
+                    "loss": n,
+                    "median_s": bench["median_seconds"][n],
+                    f"x_{OBJECTIVE_REFERENCE}": ratios[n],
+                    "cpu_median_s": bench["cpu_median_seconds"][n],
+                    f"cpu_x_{OBJECTIVE_REFERENCE}": cpu_ratios[n],
+                }
+                for n in bench["median_seconds"]
+            ]
+            title = f"objectives, {kind} student {result['objectives']['students'][kind]}, batch {bench['batch_size']}"
+            print_rows(objective_rows, title=title)
     return 0

@@ -33,13 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.evaluate import SUITES, category_means, evaluate, suite_tasks
-    from harness.models import load_model
 
     suite = SUITES.get(args.suite)
     if not suite.hub:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         suite_tasks(suite, args.data_dir)  # a bad data folder fails before the model loads
-    model = load_model(args.model, device=args.device)
+    model = _load(args.model, args.device)
     table = evaluate(
         model,
         suite,
@@ -59,3 +58,20 @@ def run(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(table.to_dict("records"), indent=2) + "\n")
         print(f"wrote {len(table)} rows to {args.json}")
     return 0
+
+
+def _load(name_or_path: str, device: str | None):
+    """The model, or a one-line ``UserError`` for a folder that holds no sentence-transformers model."""
+    from harness.errors import UserError
+    from harness.models import is_model_name, load_model
+
+    path = Path(name_or_path)
+    if not is_model_name(name_or_path) and path.is_dir():
+        if not (path / "modules.json").exists() and not (path / "config.json").exists():
+            raise UserError(f"{path} is not a model folder (no modules.json or config.json)")
+        try:
+            return load_model(name_or_path, device=device)
+        except (ValueError, OSError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"{path} could not be loaded as a model: {reason}") from None
+    return load_model(name_or_path, device=device)

@@ -1,10 +1,13 @@
 """``gist-harness report STUDY_OR_RUN_DIR | STORAGE_URL --study NAME``: write a study's report.
 
 Writes ``<out>/<study>/index.html`` (self-contained), ``README.md`` (figures as relative PNG files),
-``results.csv`` (one row per trial × task) and ``figures/*.png``. A ``FINDINGS.md`` already in the
-output folder (what a person concluded from the numbers) is kept and shown under "Findings". From a run folder it reads only the
-stored JSON files; from an Optuna storage URL it converts the stored trials into the same records
-(scores and run records come from the trials' user attributes ``scores`` and ``run`` when present).
+``results.csv`` (one row per trial × task), ``figures/*.png`` and ``inputs/`` (manifest and trial
+records: every input the report needs, so ``gist-harness report reports/<study>`` re-renders it from
+the repository alone; see :mod:`harness.report.inputs`). A ``FINDINGS.md`` already in the output
+folder (what a person concluded from the numbers) is kept and shown under "Findings". From a run
+folder it reads only the stored JSON files; from an Optuna storage URL it converts the stored trials
+into the same records (scores and run records come from the trials' user attributes ``scores`` and
+``run`` when present).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     parser.add_argument(
-        "source", help="study folder runs/<study>/, one trial folder in it, or an Optuna storage URL"
+        "source",
+        help="study folder runs/<study>/, one trial folder in it, a report folder reports/<study>/ "
+        "(re-rendered in place from its inputs/), or an Optuna storage URL",
     )
     parser.add_argument("--study", help="study name (required with a storage URL)")
     parser.add_argument(
@@ -47,17 +52,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.report import build_report, render_files  # matplotlib/scipy only when reporting
+    from harness.report.inputs import is_report_dir, load_report_dir
 
+    report_toml, recovered = "", None
     if "://" in args.source:
         if not args.study:
             raise UserError(f"{args.source}: a storage URL needs --study NAME")
         results = results_from_storage(args.source, args.study)
+    elif is_report_dir(args.source):  # reports/<study>/ with its inputs: re-render in place
+        inputs = load_report_dir(args.source)
+        results, report_toml, recovered = inputs.results, inputs.report_toml, inputs.recovered
     else:
         results = load_study_dir(args.source)
-        if args.study and args.study != results.manifest.study:
-            raise UserError(f"{args.source}: holds study {results.manifest.study!r}, not {args.study!r}")
-    target = Path(args.out) / results.manifest.study
-    write_files(target, render_files(build_report(results, read_findings(target))))
+    if args.study and args.study != results.manifest.study:
+        raise UserError(f"{args.source}: holds study {results.manifest.study!r}, not {args.study!r}")
+    target = Path(args.source) if is_report_dir(args.source) else Path(args.out) / results.manifest.study
+    if not report_toml and (target / "inputs" / "report.toml").exists():
+        report_toml = (target / "inputs" / "report.toml").read_text(encoding="utf-8")
+    report = build_report(results, read_findings(target), report_toml, recovered)
+    write_files(target, render_files(report))
     n = len(results.trials)
     print(
         f"report of {results.manifest.study} ({n} trial{'s' * (n != 1)}): {target / 'index.html'}, {target / 'README.md'}"
@@ -74,9 +87,14 @@ def read_findings(target: Path) -> str:
 
 
 def write_files(target: Path, files: dict[str, bytes]) -> None:
-    """Writes every file atomically; PNGs left over from an earlier report are removed."""
-    for old in (target / "figures").glob("*.png"):
-        if f"figures/{old.name}" not in files:
+    """Writes every file atomically; figures and inputs left over from an earlier report are removed.
+
+    ``inputs/report.toml`` (contrasts declared beside a report by a person) is kept.
+    """
+    stale = [*(target / "figures").glob("*.png"), *(target / "inputs").rglob("*")]
+    for old in stale:
+        relative = old.relative_to(target).as_posix()
+        if old.is_file() and relative not in files and relative != "inputs/report.toml":
             old.unlink()
     for relative, data in files.items():
         path = target / relative

@@ -1,4 +1,9 @@
-"""``gist-harness run EXPERIMENT.toml``: create or resume a study, run its trials, write its report."""
+"""``gist-harness run EXPERIMENT.toml``: create or resume a study, run its trials, write its report.
+
+With ``--nproc N`` the command starts N copies of itself with ``torch.distributed.run`` (one per
+device; see ``harness.study.ranks``): rank 0 runs the study and writes the report, every rank trains.
+Started by ``torchrun`` directly (several machines), each process is one rank of the same scheme.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import sys
 from pathlib import Path
 
 from harness.config import Experiment, load_experiment
+from harness.errors import UserError
 from harness.results import StudyManifest
 
 
@@ -41,31 +47,109 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train each trial on N processes (one per GPU, or N CPU processes with gloo), started with "
+        "torch.distributed.run; negatives are gathered across them (default: 1)",
+    )
+    parser.add_argument(
+        "--dist-timeout-min",
+        type=float,
+        default=120.0,
+        metavar="MIN",
+        help="with several processes: how long a rank waits in a collective while rank 0 evaluates "
+        "(default: 120)",
+    )
+
+
+def wants_launch(args: argparse.Namespace) -> bool:
+    """``--nproc N`` > 1 and not already one of the launched processes."""
+    from harness.study.ranks import launched
+
+    if args.nproc < 1:
+        raise UserError(f"--nproc must be at least 1, got {args.nproc}")
+    return args.nproc > 1 and not launched()
+
+
+def launch(nproc: int) -> int:
+    """Runs this same command line on ``nproc`` local processes with ``torch.distributed.run``."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    try:
+        torchrun(
+            ["--standalone", f"--nproc_per_node={nproc}", "--module", "harness", *child_argv(sys.argv[1:])]
+        )
+    except ChildFailedError as exc:
+        failures = ", ".join(f"rank {r} (exit {f.exitcode})" for r, f in sorted(exc.failures.items()))
+        raise UserError(f"{nproc} processes: {failures} failed; see the log above") from None
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
-    run_experiment(experiment, args, worker=False)
+    if wants_launch(args):
+        return launch(args.nproc)
+    if not run_experiment(experiment, args, worker=False):
+        return 0  # not rank 0: the report is rank 0's
     if not args.no_report and experiment.study.report:
         folder = write_report(args.runs_dir / experiment.study.name, args.reports_dir / experiment.study.name)
         print(f"report: {folder / 'index.html'}")
     return 0
 
 
-def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: bool) -> None:
-    """Builds the real pipeline and runs (or joins) the study; shared with ``worker``."""
+def child_argv(argv: list[str]) -> list[str]:
+    """The command line of each launched process: this one without ``--nproc N``.
+
+    The launched processes know they are ranks from the launcher's environment; and torchrun's own
+    parser would take ``--nproc`` for an ambiguous abbreviation of its ``--nproc-per-node``.
+    """
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
+def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: bool) -> bool:
+    """Builds the real pipeline and runs (or joins) the study; shared with ``worker``.
+
+    Returns:
+        True on the process that ran the study (rank 0), False on the other ranks.
+    """
     import torch
 
-    from harness.study import provenance, run_study
+    from harness.study import provenance, ranks, run_study
     from harness.study.pipeline import RealPipeline
+    from harness.study.runner import check_models
 
     # At temperature 0.01 most softmax gradients are denormal floats (~e^-100); on a CPU they make
     # the backward pass ~2.5x slower (measured by bench step) for no change in what is learnt.
     torch.set_flush_denormal(True)
 
-    pipeline = RealPipeline(
-        experiment, data_dir=args.data_dir, device=args.device, progress=not args.no_progress
-    )
+    device, progress, rank = args.device, not args.no_progress, 0
+    if ranks.launched():
+        rank_device = ranks.init_process_group(args.dist_timeout_min)
+        device = rank_device if args.device in (None, "cuda") else args.device  # cuda: this rank's GPU
+        rank = ranks.rank()
+        progress = progress and rank == 0
+    if rank == 0:
+        check_models(experiment)  # before any study, folder or trial exists
+    if ranks.launched():  # rank 0 first: it assembles or builds what the others then only read
+        ranks.barrier()
+        if rank != 0:
+            check_models(experiment)
+    pipeline = RealPipeline(experiment, data_dir=args.data_dir, device=device, progress=progress)
+    if rank != 0:
+        ranks.follow(pipeline)
+        return False
     manifest = StudyManifest(
         study=experiment.study.name,
         experiment_path=str(args.experiment),
@@ -73,16 +157,19 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
         command=shlex.join(["gist-harness", *sys.argv[1:]]),
         data_checksums=provenance.data_checksums(experiment, args.data_dir),
     )
-    run_study(
-        experiment,
-        pipeline,
+    options = dict(
         runs_dir=args.runs_dir,
         storage=args.storage,
         worker=worker,
-        progress=not args.no_progress,
+        progress=progress,
         wait_s=getattr(args, "wait", 60.0),
         manifest=manifest,
     )
+    if ranks.launched():
+        ranks.run_on_ranks(experiment, pipeline, **options)
+    else:
+        run_study(experiment, pipeline, **options)
+    return True
 
 
 def write_report(study_dir: Path, out_dir: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from harness.config import ConfigError, load_experiment
 
@@ -18,6 +19,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def batching_summary(experiment: Any) -> str:
+    """How the study's batches are composed, e.g. ``batching per_source (proportional), negatives keep``."""
+    from harness.data.mixtures import negative_policy
+
+    configs = [experiment.trial_config({})]
+    configs += [experiment.trial_config(a.overrides()) for a in experiment.ablation.arms if not a.untrained]
+    seen = sorted({(c.batching, negative_policy(c.negatives, c.batching)) for c in configs})
+    order = experiment.data.source_order
+    parts = [f"{b}{f' ({order})' if b == 'per_source' else ''}, negatives {n}" for b, n in seen]
+    return "batching " + " | ".join(parts)
+
+
 def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
@@ -29,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
             continue
         arms = [a.name for a in experiment.ablation.arms]
         what = f"arms {', '.join(arms)}" if arms else f"search over {', '.join(experiment.search_space)}"
-        print(f"ok: {path} (study {experiment.study.name}: {what})")
+        print(f"ok: {path} (study {experiment.study.name}: {what}; {batching_summary(experiment)})")
     return 2 if failed else 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.run_cmd import add_common_arguments, run_experiment
+from harness.cli.run_cmd import add_common_arguments, launch, run_experiment, wants_launch
 from harness.config import load_experiment
 
 
@@ -23,5 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(load_experiment(args.experiment), args, worker=True)
+    experiment = load_experiment(args.experiment)
+    if wants_launch(args):
+        return launch(args.nproc)
+    run_experiment(experiment, args, worker=True)
     return 0

@@ -22,6 +22,7 @@ _REGISTRIES = {
     "model": ("harness.models", "MODELS"),
     "guide": ("harness.guides", "GUIDES"),
     "strategy": ("harness.masking", "STRATEGIES"),
+    "objective": ("harness.loss.objectives", "OBJECTIVES"),
     "dataset": ("harness.data", "DATASETS"),
     "mixture": ("harness.data", "MIXTURES"),
     "suite": ("harness.evaluate", "SUITES"),
@@ -51,6 +52,8 @@ def check_experiment(data: dict[str, Any]) -> list[Error]:
         _check_search_space,
         _check_suites,
         _check_cotraining,
+        _check_objective_negatives,
+        _check_report,
     ]
     return [error for check in checks for error in check(data)]
 
@@ -127,7 +130,10 @@ def _check_data(data: dict[str, Any]) -> Iterator[Error]:
     yield from _name("mixture", section.get("mixture"), ("data", "mixture"), also="dataset")
     sources = section.get("sources")
     for i, source in enumerate(sources if isinstance(sources, list) else []):
-        yield from _name("dataset", source, ("data", "sources", i))
+        if isinstance(source, dict):
+            yield from _name("dataset", source.get("source"), ("data", "sources", i, "source"))
+        else:
+            yield from _name("dataset", source, ("data", "sources", i))
 
 
 def _check_train(data: dict[str, Any]) -> Iterator[Error]:
@@ -147,6 +153,26 @@ def _check_overrides(
         if message:
             field = "strategy_params" if "strategy_params" in values else sorted(touched)[0]
             yield (*loc, field), message
+    yield from _name("objective", values.get("objective"), (*loc, "objective"))
+    if {"objective", "objective_params"} & set(values):
+        message = objective_problem(merged)
+        if message:
+            yield (*loc, "objective_params" if "objective_params" in values else "objective"), message
+
+
+def objective_problem(train: dict[str, Any]) -> str | None:
+    """Why the loss objective's parameters (``objective_params``) do not fit, or None."""
+    reg = registry("objective")
+    objective, params = train.get("objective", "infonce"), train.get("objective_params", {})
+    if reg is None or objective not in reg or not isinstance(params, dict):
+        return None
+    from harness.loss.objectives import resolve_objective
+
+    try:
+        resolve_objective(objective, params)
+    except Exception as exc:  # UserError naming the parameter and its valid range
+        return str(exc)
+    return None
 
 
 def strategy_problem(train: dict[str, Any]) -> str | None:
@@ -214,9 +240,10 @@ def _check_search_space(data: dict[str, Any]) -> Iterator[Error]:
     for key, spec in (space if isinstance(space, dict) else {}).items():
         loc = ("search_space", key)
         field = key.split(".", 1)[0]
-        if field not in TrainConfig.model_fields or (field == "strategy_params") != ("." in key):
-            valid = ", ".join(f for f in TrainConfig.model_fields if f != "strategy_params")
-            yield loc, f"not a training field. Valid: {valid}, strategy_params.NAME"
+        nested = ("strategy_params", "objective_params")
+        if field not in TrainConfig.model_fields or (field in nested) != ("." in key):
+            valid = ", ".join(f for f in TrainConfig.model_fields if f not in nested)
+            yield loc, f"not a training field. Valid: {valid}, strategy_params.NAME, objective_params.NAME"
             continue
         if not isinstance(spec, dict):
             continue
@@ -232,9 +259,9 @@ def _check_search_space(data: dict[str, Any]) -> Iterator[Error]:
             choices = spec.get("choices")
             values = choices if isinstance(choices, list) else []
         for value in values:
-            if field == "strategy_params":
-                params = {**_table(train, "strategy_params"), key.split(".", 1)[1]: value}
-                yield from ((loc, m) for _, m in _check_overrides({"strategy_params": params}, (), train))
+            if field in nested:
+                params = {**_table(train, field), key.split(".", 1)[1]: value}
+                yield from ((loc, m) for _, m in _check_overrides({field: params}, (), train))
                 continue
             yield from ((loc, msg) for _, msg in _validate_train({**train, field: value}, loc, only={field}))
             yield from ((loc, msg) for _, msg in _check_overrides({field: value}, (), base=train))
@@ -302,3 +329,111 @@ def _check_cotraining(data: dict[str, Any]) -> Iterator[Error]:
                     "untrained partner (name that model as the guide instead)"
                 ),
             )
+
+
+def _check_report(data: dict[str, Any]) -> Iterator[Error]:
+    """``[report]``: contrasts name two different trained arms, primary ones are among them, 0 < alpha < 1."""
+    section = data.get("report")
+    if not isinstance(section, dict):
+        return
+    ablation = _table(data, "ablation")
+    arms = [a for a in (ablation.get("arms") or []) if isinstance(a, dict)]
+    names = [str(a.get("name")) for a in arms if not a.get("untrained")]
+    valid = f"trained arms: {', '.join(names) or 'none (a search has no arms to contrast)'}"
+    declared = section.get("contrasts")
+    for key in ("contrasts", "interactions", "primary"):
+        pairs = section.get(key)
+        if pairs == []:
+            yield (
+                ("report", key),
+                f"empty list: give pairs [ARM, REFERENCE] of {valid}, or leave {key} unset",
+            )
+        for i, pair in enumerate(pairs if isinstance(pairs, list) else []):
+            if not (isinstance(pair, list) and len(pair) in (2, 4)):
+                continue  # pydantic reports the shape
+            for name in pair:
+                if name not in names:
+                    yield (("report", key, i), f"unknown arm {name!r}; {valid}")
+            if len(pair) == 4 and (pair[0] == pair[1] or pair[2] == pair[3] or pair[:2] == pair[2:]):
+                yield (
+                    ("report", key, i),
+                    f"interaction {pair!r} compares a gain with itself or an arm with itself; give [a, b, c, d] "
+                    "with a != b, c != d and (a, b) != (c, d)",
+                )
+            if len(pair) == 2 and pair[0] == pair[1]:
+                yield (
+                    ("report", key, i),
+                    f"contrast of arm {pair[0]!r} with itself; pick two different {valid}",
+                )
+    baseline = ablation.get("baseline")
+    if isinstance(declared, list) and declared:
+        allowed = [list(p) for p in declared if isinstance(p, list)]
+        where = "report.contrasts"
+    else:
+        allowed = [[n, baseline] for n in names if n != baseline] if baseline else []
+        where = "the default contrasts (each arm against the baseline)"
+    interactions = section.get("interactions")
+    allowed += [list(p) for p in (interactions if isinstance(interactions, list) else []) if isinstance(p, list)]
+    primary = section.get("primary")
+    for i, pair in enumerate(primary if isinstance(primary, list) else []):
+        if isinstance(pair, list) and len(pair) in (2, 4) and pair not in allowed:
+            choices = ", ".join(repr(list(p)) for p in allowed) or "none"
+            yield (("report", "primary", i), f"{pair!r} is not among {where}: {choices}")
+    alpha = section.get("alpha")
+    if isinstance(alpha, int | float) and not isinstance(alpha, bool) and not 0 < alpha < 1:
+        yield (("report", "alpha"), f"alpha must lie strictly between 0 and 1, e.g. 0.05 (got {alpha})")
+
+
+def _check_objective_negatives(data: dict[str, Any]) -> Iterator[Error]:
+    """An objective that needs hard negatives (``margin_mse``) on training data that has none."""
+    reg = registry("objective")
+    if reg is None:
+        return
+    train = _table(data, "train")
+    arms = [a for a in (_table(data, "ablation").get("arms") or []) if isinstance(a, dict)]
+    # An arm that names the objective is reported at the arm, one that inherits it at [train].
+    users: list[tuple[tuple, dict[str, Any]]] = [
+        ((("ablation", "arms", i) if "objective" in a else ("train",)), {**train, **a})
+        for i, a in enumerate(arms)
+        if not a.get("untrained")
+    ]
+    if not arms:
+        users = [(("train",), train)]
+    reported: set[tuple] = set()
+    for loc, merged in users:
+        objective = merged.get("objective", "infonce")
+        if objective not in reg or not reg.get(objective).needs_negatives or loc in reported:
+            continue
+        policy = merged.get("negatives", _table(data, "data").get("negatives"))
+        why = _why_no_negatives(_table(data, "data"), policy)
+        if why:
+            reported.add(loc)
+            yield (*loc, "objective"), f"objective {objective!r} needs a negative column, but {why}"
+
+
+def _why_no_negatives(data: dict[str, Any], policy: Any) -> str | None:
+    """Why no training row can have a negative column (None when some can, or when it cannot be told)."""
+    if policy in (False, "drop"):
+        return f"negatives = {policy!r} drops them; use a source with negatives (e.g. snli-triplets)"
+    datasets, mixtures = registry("dataset"), registry("mixture")
+    if datasets is None or mixtures is None:
+        return None
+    names = data.get("sources") if isinstance(data.get("sources"), list) else None
+    components: list[tuple[str, dict[str, Any]]] = [(n, {}) for n in names or [] if isinstance(n, str)]
+    mixture = data.get("mixture")
+    if isinstance(mixture, str):
+        if mixture in mixtures:
+            components = [(c.source, dict(c.options)) for c in mixtures.get(mixture).components]
+        else:
+            components = [(mixture, {})]
+    if not components or any(name not in datasets for name, _ in components):
+        return None  # unknown or file sources: their columns are only known once read
+    has = [
+        name
+        for name, options in components
+        if "negative" in datasets.get(name).columns or options.get("with_negative")
+    ]
+    if has:
+        return None
+    where = f"mixture {mixture!r}" if isinstance(mixture, str) else "the sources"
+    return f"{where} has pairs only (valid: a source with a negative column, e.g. snli-triplets)"

@@ -61,6 +61,10 @@ PRUNERS = {
 }
 
 Scalar = float | int | str | bool
+Negatives = Literal[True, False, "keep", "shared", "drop", "require"]
+"""A ``negatives`` setting: true = "require", false = "drop" (``harness.data.NEGATIVE_POLICIES``)."""
+DEFAULT_BATCHING = "per_source"
+"""The GISTEmbed paper's regime: each batch from one MEDI task (see ``harness.data.batching``)."""
 
 
 class _Frozen(BaseModel):
@@ -104,20 +108,46 @@ class ModelConfig(_Frozen):
     """A zoo model name or a guide kind (``tfidf``, ``bm25``, ``self``, ``none``)."""
 
 
+class SourceRef(_Frozen):
+    """One source of an inline mixture (``sources = [{source = "banking77-pairs", cap = 4000}]``)."""
+
+    source: str
+    cap: int | None = Field(default=None, ge=1)
+    """At most this many examples of the source (a seeded random subset)."""
+    weight: float = Field(default=1.0, gt=0)
+    """Share of ``max_examples`` when that limits the mixture."""
+
+
 class DataConfig(_Frozen):
     """The training data: one registered mixture or a list of registered sources."""
 
     mixture: str | None = None
-    sources: list[str] | None = None
+    sources: list[str | SourceRef] | None = None
+    """An inline mixture: source names, or tables with a ``cap`` and a ``weight``."""
     max_examples: int | None = Field(default=None, ge=2)
     dev_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     seed: int = 0
-    negatives: bool | None = None
-    """Keep negative columns only if every source has them (unset), require (true) or drop (false) them."""
+    negatives: Negatives | None = None
+    """Sources' negative (hard-negative) columns: "keep" each source's own, "shared" only those
+    every source has, "drop" (false) all, "require" (true) them of every source. Unset: "keep"
+    with per-source batching, "shared" with mixed batches. Arms may override it."""
+    batching: Literal["per_source", "mixed"] | None = None
+    """Batch composition: every batch from one source, keeping its columns ("per_source", the
+    GISTEmbed paper's MEDI regime and the default), or all sources shuffled together ("mixed").
+    Arms may override it."""
+    source_order: Literal["proportional", "round_robin"] = "proportional"
+    """Per-source batching: which source the next batch comes from, sentence-transformers'
+    ``MultiDatasetBatchSamplers``: in proportion to the sources' sizes (every row used), or in turn
+    until the smallest source runs out."""
     leakage: Literal["error", "drop", "warn"] = "error"
     """A training text found in a scored test split: fail, drop those rows, or only warn."""
     data_dir: str | None = None
     """The offline data folder; unset: ``GIST_HARNESS_DATA``."""
+
+    @property
+    def source_refs(self) -> list[SourceRef]:
+        """``sources`` as ``SourceRef`` records (names get no cap and weight 1)."""
+        return [s if isinstance(s, SourceRef) else SourceRef(source=s) for s in self.sources or []]
 
 
 class TrainConfig(_Frozen):
@@ -143,6 +173,15 @@ class TrainConfig(_Frozen):
     """The strategy's ``margin`` parameter (``gist``, ``margin_pos``, ``self_filter``); unset: its default."""
     contrast_anchors: bool = True
     contrast_positives: bool = True
+    objective: str = "infonce"
+    """Loss objective applied after the strategy's mask (``gist-harness ls objectives``): "infonce",
+    "hardness", "debiased", "distill_kl", "margin_mse"."""
+    objective_params: dict[str, Scalar] = {}
+    """The objective's parameters (``alpha``, ``tau_plus``, ``guide_temperature``, ``weight``...)."""
+    duplicates: Literal["drop", "keep"] = "drop"
+    """Candidates with the text of the row's anchor or positive: removed ("drop"), or left to the
+    strategy ("keep": sentence-transformers' ``GISTEmbedLoss``, a duplicate of the positive stays a
+    negative at margin 0)."""
     variant: Literal["st", "official"] = "st"
     guide: str | None = None
     """Overrides the model section's guide (e.g. an arm with ``guide = "bm25"``)."""
@@ -150,6 +189,10 @@ class TrainConfig(_Frozen):
     mini_batch_size: int | None = Field(default=None, ge=1)
     """GradCache mini-batch size; unset: the plain loss."""
     batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
+    batching: Literal["per_source", "mixed"] | None = None
+    """Batch composition for this trial; unset: ``[data] batching`` (see ``DataConfig``)."""
+    negatives: Negatives | None = None
+    """Negative columns for this trial; unset: ``[data] negatives`` (see ``DataConfig``)."""
     eval_every_steps: int | None = Field(default=None, ge=1)
     """Score the objective suite (and report to the pruner) every N steps; unset: each epoch."""
     logging_steps: int = Field(default=10, ge=1)
@@ -245,6 +288,29 @@ class FinalConfig(SuiteRef):
     """The suite every trained arm (and the untrained student) is scored on for the report."""
 
 
+class ReportConfig(_Frozen):
+    """What the report tests, declared before the study runs (``[report]``).
+
+    Example::
+
+        [report]
+        contrasts = [["gist", "infonce"], ["gist", "random_at_gist_rate"]]
+        primary = [["gist", "infonce"]]
+        alpha = 0.05
+    """
+
+    contrasts: list[tuple[str, str]] | None = None
+    """Pairs ``[arm, reference]`` (Δ = arm − reference); unset: every trained arm against the baseline."""
+    interactions: list[tuple[str, str, str, str]] | None = None
+    """``[a, b, c, d]``: does a factor change a gain? Δ = (a − b) − (c − d), paired by seed (e.g.
+    GIST's gain over InfoNCE with per-source batches minus the same gain with mixed batches)."""
+    primary: list[tuple[str, str] | tuple[str, str, str, str]] | None = None
+    """The contrasts the study exists to test: their Holm family heads the report; unset: all of them.
+    An interaction is named by its four arms."""
+    alpha: float = 0.05
+    """Significance level of the report's verdicts, in (0, 1)."""
+
+
 class Experiment(_Frozen):
     """A whole experiment file."""
 
@@ -257,6 +323,7 @@ class Experiment(_Frozen):
     objective: ObjectiveConfig
     final: FinalConfig | None = None
     cotraining: CotrainingConfig | None = None
+    report: ReportConfig | None = None
 
     @property
     def student(self) -> str:
@@ -281,12 +348,17 @@ class Experiment(_Frozen):
 
             data.update({k: v for k, v in STATIC_DEFAULTS.items() if k not in self.train.model_fields_set})
         for key, value in overrides.items():
-            if key.startswith("strategy_params."):
-                data["strategy_params"] = {**data["strategy_params"], key.split(".", 1)[1]: value}
+            if key.startswith(("strategy_params.", "objective_params.")):
+                field, name = key.split(".", 1)
+                data[field] = {**data[field], name: value}
             else:
                 data[key] = value
         if data.get("guide") is None:
             data["guide"] = self.guide
+        if data.get("batching") is None:
+            data["batching"] = self.data.batching or DEFAULT_BATCHING
+        if data.get("negatives") is None:
+            data["negatives"] = self.data.negatives
         return TrainConfig.model_validate(data)
 
     def arm(self, name: str) -> ArmConfig:

@@ -6,6 +6,8 @@ Public API (implementation in private-ish modules, re-exported here):
   (``gist-harness ls datasets``); ``file:PATH`` names load user files.
 * :data:`MIXTURES`, :func:`build_mixture`, :func:`mixture_listing` — mixtures with caps, weights,
   duplicate removal, seeded shuffling, ``max_examples`` and a dev split.
+* :func:`training_sets` — the trainer's train set: per-source batches (the paper's regime, a
+  ``DatasetDict``) or mixed, and which negative columns are kept (``NEGATIVE_POLICIES``).
 * :func:`check_leakage`, :func:`drop_leaked` — training/evaluation overlap.
 * :func:`data_dir` — the data folder (explicit > ``$GIST_HARNESS_DATA``).
 * :mod:`harness.data.files` — readers for every file format of the data folder (also used by the
@@ -13,6 +15,7 @@ Public API (implementation in private-ish modules, re-exported here):
 """
 
 from harness.data import hub as _hub  # noqa: F401  (registers the hub sources)
+from harness.data.batching import BATCHING, SOURCE_ORDERS, kept_negatives, negative_columns, training_sets
 from harness.data.examples import to_dataset
 from harness.data.hub import HubSpec, load_hub_examples, register_hub
 from harness.data.leakage import (
@@ -25,19 +28,24 @@ from harness.data.leakage import (
 )
 from harness.data.mixtures import (
     MIXTURES,
+    NEGATIVE_POLICIES,
     Component,
     Mixture,
     MixtureSpec,
     build_mixture,
     drop_leaked,
     mixture_listing,
+    negative_policy,
 )
 from harness.data.sources import DATASETS, SourceSpec, data_dir, listing, load_source, source_examples
 from harness.data.userfiles import read_user_file
 
 __all__ = [
+    "BATCHING",
     "DATASETS",
     "MIXTURES",
+    "NEGATIVE_POLICIES",
+    "SOURCE_ORDERS",
     "Component",
     "HubSpec",
     "LeakageReport",
@@ -50,6 +58,9 @@ __all__ = [
     "data_dir",
     "drop_leaked",
     "find_overlaps",
+    "kept_negatives",
+    "negative_columns",
+    "negative_policy",
     "listing",
     "load_hub_examples",
     "load_source",
@@ -60,4 +71,5 @@ __all__ = [
     "source_examples",
     "to_dataset",
     "token_key",
+    "training_sets",
 ]

@@ -77,7 +77,8 @@ def to_dataset(
     """Builds a ``datasets.Dataset`` with columns anchor, positive, negative*, [label].
 
     Args:
-        examples: examples that all have the same text columns.
+        examples: examples; a text column an example lacks holds None (a mixture's sources can
+            differ in negative columns).
         label_names: class names for the ``label`` column (a ``ClassLabel``); labels of the
             examples are looked up in it, and a missing or None label becomes -1 ("no label").
             None: no label column, unless the examples carry labels (names then sorted).
@@ -93,7 +94,7 @@ def to_dataset(
     if label_names is None and any(e.get("label") is not None for e in examples):
         label_names = sorted({str(e["label"]) for e in examples if e.get("label") is not None})
     features = {c: Value("string") for c in columns}
-    data: dict[str, list[Any]] = {c: [e[c] for e in examples] for c in columns}
+    data: dict[str, list[Any]] = {c: [e.get(c) for e in examples] for c in columns}  # None: absent
     if label_names is not None:
         index = {name: i for i, name in enumerate(label_names)}
         features["label"] = ClassLabel(names=list(label_names))
@@ -106,5 +107,5 @@ def dataset_texts(dataset: Dataset) -> set[str]:
     texts: set[str] = set()
     for column in dataset.column_names:
         if column != "label":
-            texts.update(dataset[column])
+            texts.update(t for t in dataset[column] if t is not None)
     return texts

@@ -97,7 +97,8 @@ class Mixture:
         for dataset, sources in ((self.train, self.train_sources), (self.dev, self.dev_sources)):
             for column in (c for c in dataset.column_names if c != "label"):
                 for source, text in zip(sources, dataset[column], strict=True):
-                    texts[source].add(text)
+                    if text is not None:  # a source without this negative column
+                        texts[source].add(text)
         return texts
 
 
@@ -151,24 +152,55 @@ def dev_size(n: int, dev_fraction: float) -> int:
     return min(n - 1, max(1, round(n * dev_fraction)))
 
 
-def shared_negatives(examples: Mapping[str, list[Example]], negatives: bool | None) -> list[str]:
-    """The negative columns every source has; ``negatives=True`` requires some, False drops them."""
+NEGATIVE_POLICIES = ("keep", "shared", "drop", "require")
+"""What happens to sources' negative columns: keep each source's own (``keep``), keep only the
+columns every source has (``shared``), drop them all (``drop``), or keep them and require every
+source to have them (``require``). ``true``/``false`` in an experiment mean require/drop."""
+
+
+def negative_policy(negatives: bool | str | None, batching: str = "mixed") -> str:
+    """The policy name of a ``negatives`` setting; unset: ``keep`` per source, ``shared`` mixed."""
+    if negatives is None:
+        return "keep" if batching == "per_source" else "shared"
+    if negatives is True or negatives is False:
+        return "require" if negatives else "drop"
+    if negatives not in NEGATIVE_POLICIES:
+        raise UserError(
+            f"negatives must be true, false or one of {', '.join(NEGATIVE_POLICIES)}; got {negatives!r}"
+        )
+    return negatives
+
+
+def shared_negatives(examples: Mapping[str, list[Example]], negatives: bool | str | None) -> list[str]:
+    """The negative columns kept under a policy (see ``NEGATIVE_POLICIES``; None: ``shared``).
+
+    Raises:
+        UserError: ``require`` (``True``) while a source has no negative column.
+    """
+    policy = negative_policy(negatives)
     per_source = {
         s: [c for c in text_columns(ex[0]) if c.startswith("negative")] for s, ex in examples.items() if ex
     }
-    common = [
-        c for c in next(iter(per_source.values()), []) if all(c in cols for cols in per_source.values())
-    ]
-    if negatives is True and not common:
-        lacking = [s for s, cols in per_source.items() if not cols]
-        raise UserError(f"negatives=True but source(s) {', '.join(lacking)} have no negative column")
-    return common if negatives is not False else []
+    union = sorted({c for cols in per_source.values() for c in cols}, key=lambda c: (len(c), c))
+    if policy == "drop":
+        return []
+    if policy == "require":
+        lacking = [s for s, cols in per_source.items() if not set(union) <= set(cols) or not cols]
+        if lacking:
+            raise UserError(
+                f"negatives = true (require) but source(s) {', '.join(lacking)} have no negative column; "
+                'valid: "keep" (each source keeps its own), "shared", false (drop all)'
+            )
+    if policy in ("keep", "require"):
+        return union
+    return [c for c in union if all(c in cols for cols in per_source.values())]
 
 
 def project(example: Example, source: str, columns: Sequence[str]) -> Example:
-    """Keeps ``columns`` and a source-qualified label (``banking77-pairs:card_arrival``)."""
+    """Keeps ``columns`` (those it has) and a source-qualified label (``banking77-pairs:card_arrival``)."""
     label = example.get("label")
-    return {c: example[c] for c in columns} | {"label": None if label is None else f"{source}:{label}"}
+    kept = {c: example[c] for c in columns if c in example}
+    return kept | {"label": None if label is None else f"{source}:{label}"}
 
 
 def _load(component: Component, folder: str | Path | None, seed: int) -> list[Example]:
@@ -214,8 +246,9 @@ def build_mixture(
         seed: seeds caps, dev split, shuffling and the sources' own draws.
         max_examples: at most this many training examples, split by component weight.
         dev_fraction: share of each source held out as dev (0 for none).
-        negatives: keep negative columns only if every source has them (None), require them
-            (True), or drop them (False).
+        negatives: the negative columns kept (see ``NEGATIVE_POLICIES``): None or "shared" keeps
+            those every source has, "keep" each source's own (a row of a source without one holds
+            None there), True ("require") requires them of every source, False ("drop") drops them.
 
     Raises:
         UserError: unknown names or options, a source left empty after cleaning, bad settings.
@@ -259,7 +292,11 @@ def drop_leaked(mixture: Mixture, report: LeakageReport) -> Mixture:
     def keep(dataset, sources: tuple[str, ...]) -> list[int]:
         text_cols = [c for c in dataset.column_names if c != "label"]
         rows = zip(sources, *(dataset[c] for c in text_cols), strict=True)
-        return [i for i, (s, *texts) in enumerate(rows) if not any(report.is_leaked(s, t) for t in texts)]
+        return [
+            i
+            for i, (s, *texts) in enumerate(rows)
+            if not any(t is not None and report.is_leaked(s, t) for t in texts)
+        ]
 
     train_idx, dev_idx = keep(mixture.train, mixture.train_sources), keep(mixture.dev, mixture.dev_sources)
     train_sources = tuple(mixture.train_sources[i] for i in train_idx)

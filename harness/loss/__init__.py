@@ -46,7 +46,8 @@ def make_data_collator(loss: GuidedInBatchLoss, **kwargs: Any) -> GuidedDataColl
 
     Args:
         loss: the loss; its student tokenizes, its guide (cached mode) is looked up.
-        **kwargs: passed to ``SentenceTransformerDataCollator`` (``prompts``, ``router_mapping``...).
+        **kwargs: passed to ``GuidedDataCollator`` (``source_of``) and
+            ``SentenceTransformerDataCollator`` (``prompts``, ``router_mapping``...).
     """
     guide = loss.guide if loss.guide_mode == "cached" and loss.needs_guide else None
     return GuidedDataCollator(preprocess_fn=loss.model.preprocess, guide=guide, **kwargs)

@@ -29,8 +29,14 @@ from torch import Tensor
 from harness.masking import Candidates, drop_mask
 
 VARIANTS = ("st", "official")
-# Above this many multiply-adds a broadcast cosine would use too much memory; use a matmul of unit vectors.
-_BROADCAST_LIMIT = 2**25
+DUPLICATES = ("drop", "keep")
+"""``score_rows(duplicates=...)``: remove candidates identical to the row's texts, or keep them (GISTEmbedLoss)."""
+# Above this many multiply-adds per block, a matmul of unit vectors instead of the broadcast cosine.
+# The broadcast materialises (R, C, D) tensors in the forward and again in the backward: at a static
+# student's batch of 128 (384-d) and 768-d guide vectors that was ~0.3-1 s per step against < 2 ms
+# for the matmul (issue 17). Small batches (the parity tests) keep the broadcast, which matches
+# GISTEmbedLoss's ``sim_matrix`` to the last bit; above the limit the two differ by ~1e-7 per cosine.
+_BROADCAST_LIMIT = 2**18
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,9 @@ class RowScores:
         positive: the true positive of each row, (b, N).
         same_label: candidates sharing the anchor's label, or None without labels, (b, N).
         widths: number of columns of each block, in layout order.
+        sims: student cosines before masking, with gradients, (b, N) (``harness.loss.objectives``).
+        guide: guide cosines, (b, N), or None when the loss runs without guide vectors.
+        hard_negative: the row's own explicit negatives (its column in each ``an`` block), (b, N).
     """
 
     logits: Tensor
@@ -90,6 +99,25 @@ class RowScores:
     positive: Tensor
     same_label: Tensor | None
     widths: list[int]
+    sims: Tensor | None = None
+    guide: Tensor | None = None
+    hard_negative: Tensor | None = None
+
+
+def _own_columns(blocks: Sequence[Block], widths: Sequence[int], targets: Tensor, which: str) -> Tensor:
+    """(b, N) True at each row's own column (``targets``) of the blocks ``which`` selects.
+
+    "self": blocks comparing a column with itself (aa, pp): the row's own anchor/positive instance.
+    "negatives": the explicit negative blocks (an1, an2, ...): the row's own hard negatives.
+    """
+    mask = torch.zeros(len(targets), sum(widths), dtype=torch.bool, device=targets.device)  # (b, N)
+    rows = torch.arange(len(targets), device=targets.device)
+    offset = 0
+    for block, width in zip(blocks, widths, strict=True):
+        if (which == "self" and block.row == block.col) or (which == "negatives" and block.col >= 2):
+            mask[rows, offset + targets] = True
+        offset += width
+    return mask
 
 
 def _cat_blocks(columns: Sequence[Tensor], blocks: Sequence[Block], rows: slice) -> Tensor:
@@ -120,6 +148,8 @@ def score_rows(
     temperature: float,
     labels: Tensor | None = None,
     generator: torch.Generator | None = None,
+    present: Sequence[Tensor | None] | None = None,
+    duplicates: str = "drop",
 ) -> RowScores:
     """Logits of loss rows ``rows`` with the strategy's drop mask applied.
 
@@ -133,6 +163,13 @@ def score_rows(
         temperature: logits are cosine / temperature.
         labels: (B,) integer labels of the pairs, for the oracle strategy and diagnostics.
         generator: seeded CPU generator for random strategies.
+        present: per column, (B,) bool False where a row has no text of its own in that column
+            (a mixed batch whose sources differ in negatives), or None (all present). Absent
+            candidates are removed like identical texts: never negatives, never counted.
+        duplicates: "drop" removes every candidate with the text of the row's anchor or positive;
+            "keep" removes only the row's own anchor/positive instance (the self column of the aa
+            and pp blocks) and leaves exact duplicates to the strategy, as ``GISTEmbedLoss`` does
+            (a duplicate of the positive has the positive's guide similarity: a negative at margin 0).
     """
     batch_size = student[0].shape[0]
     row_index = torch.arange(batch_size, device=student[0].device)[rows]  # (b,)
@@ -144,9 +181,22 @@ def score_rows(
     guide_sims = _cat_blocks(guide, blocks, rows) if guide is not None else None  # (b, N)
     same_label = _same_label(labels, blocks, rows) if labels is not None else None  # (b, N)
     candidate_ids = torch.cat([text_ids[b.col] for b in blocks])  # (N,)
-    identical = (candidate_ids == text_ids[0][rows].unsqueeze(1)) | (
-        candidate_ids == text_ids[1][rows].unsqueeze(1)
-    )  # (b, N)
+    if duplicates == "keep":
+        identical = _own_columns(blocks, widths, targets, "self")  # (b, N)
+    else:
+        identical = (candidate_ids == text_ids[0][rows].unsqueeze(1)) | (
+            candidate_ids == text_ids[1][rows].unsqueeze(1)
+        )  # (b, N)
+    if present is not None and any(p is not None for p in present):
+        candidate_present = torch.cat(
+            [
+                present[b.col]
+                if present[b.col] is not None
+                else torch.ones_like(text_ids[b.col], dtype=torch.bool)
+                for b in blocks
+            ]
+        )  # (N,)
+        identical |= ~candidate_present.to(identical.device).unsqueeze(0)
     identical &= ~positive
     candidates = Candidates(
         student=sims.detach(),
@@ -160,4 +210,7 @@ def score_rows(
     )
     drop = drop_mask(strategy, candidates, strategy_params) & ~positive  # (b, N)
     logits = sims.masked_fill(drop | identical, -torch.inf) / temperature  # (b, N)
-    return RowScores(logits, targets, drop, identical, positive, same_label, widths)
+    hard_negative = _own_columns(blocks, widths, targets, "negatives")  # (b, N)
+    return RowScores(
+        logits, targets, drop, identical, positive, same_label, widths, sims, guide_sims, hard_negative
+    )

@@ -7,7 +7,13 @@ batch keys by column prefix), and decoding tokens back to text is lossy (lower-c
 * ``c_gist_text_id``: (B,) int64, a 64-bit BLAKE2b hash of the exact text (identity checks);
 * ``c_gist_guide_embedding``: (B, D) float32 guide vectors, looked up in the guide cache
   (``guide_mode="cached"`` only);
-* ``c_gist_guide_seconds``: (1,) seconds the lookup took (first text column only).
+* ``c_gist_guide_seconds``: (1,) seconds the lookup took (first text column only);
+* ``c_gist_present``: (B,) bool, per negative column: False where the row has no negative of its
+  own. A mixed batch can join a source with hard negatives and one without; the dataset then
+  holds the row's anchor text as a placeholder (``harness.data.ABSENT`` convention), which the
+  loss must not use as a candidate;
+* ``anchor_gist_source``: (B,) int64, the index of each row's training source in
+  ``source_names`` (-1 when unknown), for diagnostics by source.
 
 The loss pops these keys before the student sees the features, so models never receive them.
 """
@@ -26,7 +32,9 @@ from sentence_transformers.sentence_transformer.data_collator import SentenceTra
 TEXT_ID = "gist_text_id"
 GUIDE_EMBEDDING = "gist_guide_embedding"
 GUIDE_SECONDS = "gist_guide_seconds"
-BATCH_KEYS = (TEXT_ID, GUIDE_EMBEDDING, GUIDE_SECONDS)
+PRESENT = "gist_present"
+SOURCE = "gist_source"
+BATCH_KEYS = (TEXT_ID, GUIDE_EMBEDDING, GUIDE_SECONDS, PRESENT, SOURCE)
 
 
 def text_ids(texts: list[str]) -> np.ndarray:
@@ -35,15 +43,23 @@ def text_ids(texts: list[str]) -> np.ndarray:
     return np.frombuffer(digests, dtype="<i8").copy()
 
 
+def pair_keys(anchors: list[str], positives: list[str]) -> np.ndarray:
+    """One id per (anchor, positive) pair: the text id of ``anchor + "\\x00" + positive``."""
+    return text_ids([f"{a}\x00{p}" for a, p in zip(anchors, positives, strict=True)])
+
+
 @dataclass
 class GuidedDataCollator(SentenceTransformerDataCollator):
     """``SentenceTransformerDataCollator`` plus text ids and cached guide vectors (see module doc).
 
     Attributes:
         guide: an object with ``embed(texts) -> Tensor (N, D)`` (a ``harness.guides`` guide), or None.
+        source_of: text id of ``anchor + "\\x00" + positive`` -> source index (see ``pair_keys``);
+            empty: sources unknown (-1).
     """
 
     guide: Any = field(default=None, repr=False)
+    source_of: dict[int, int] = field(default_factory=dict, repr=False)
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         batch = super().__call__(features)
@@ -52,6 +68,13 @@ class GuidedDataCollator(SentenceTransformerDataCollator):
         texts = {c: [row[c] for row in features] for c in columns}
         for c in columns:
             batch[f"{c}_{TEXT_ID}"] = torch.from_numpy(text_ids(texts[c]))  # (B,)
+            if c.startswith("negative"):  # a placeholder (the row's own anchor) marks no negative
+                present = [n != a for n, a in zip(texts[c], texts["anchor"], strict=True)]
+                batch[f"{c}_{PRESENT}"] = torch.tensor(present, dtype=torch.bool)  # (B,)
+        if self.source_of:
+            keys = pair_keys(texts["anchor"], texts["positive"])
+            sources = [self.source_of.get(int(k), -1) for k in keys]
+            batch[f"anchor_{SOURCE}"] = torch.tensor(sources, dtype=torch.long)  # (B,)
         if self.guide is not None:
             start = time.perf_counter()
             flat = [t for c in columns for t in texts[c]]

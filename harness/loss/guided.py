@@ -2,8 +2,9 @@
 
 The module is glue: it embeds the batch with the student, gets guide vectors (from the collator's
 cache lookup, or by re-running the guide online), scores the rows with ``blocks.score_rows`` (all
-the maths) and applies cross-entropy. With ``mini_batch_size`` it runs GradCache (Gao et al. 2021,
-arXiv 2101.06983) through sentence-transformers' ``CachedLossMixin``: same loss and gradients on
+the maths) and applies the loss objective (``objectives``: InfoNCE's cross-entropy by default, or
+hardness weighting, the debiased loss, distillation from the guide). With ``mini_batch_size`` it
+runs GradCache (Gao et al. 2021, arXiv 2101.06983) through sentence-transformers' ``CachedLossMixin``: same loss and gradients on
 the same batch, bounded memory.
 """
 
@@ -22,9 +23,11 @@ from sentence_transformers.util import batch_to_device
 from torch import Tensor, nn
 
 from harness.errors import UserError
-from harness.loss.blocks import VARIANTS, Block, layout, score_rows
-from harness.loss.collator import GUIDE_EMBEDDING, GUIDE_SECONDS, TEXT_ID
-from harness.loss.diagnostics import DiagnosticsLog, StepTally
+from harness.loss import distributed
+from harness.loss.blocks import DUPLICATES, VARIANTS, Block, layout, score_rows
+from harness.loss.collator import GUIDE_EMBEDDING, GUIDE_SECONDS, PRESENT, SOURCE, TEXT_ID
+from harness.loss.diagnostics import DiagnosticsLog, SourceTotals, StepTally
+from harness.loss.objectives import OBJECTIVES, objective_needs, resolve_objective
 from harness.masking import STRATEGIES, needs, resolve_params
 
 GUIDE_MODES = ("cached", "online")
@@ -55,8 +58,16 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         guide_mode: "cached" (guide vectors from the collator's cache lookup by exact text) or
             "online" (the guide re-run on every batch, retokenised like ``GISTEmbedLoss``).
         mini_batch_size: when set, GradCache with mini-batches of this many texts.
-        seed: seed of the generator used by random strategies.
+        seed: seed of the generator used by random strategies (``seed + rank`` on rank ``rank``).
+        gather_across_devices: score each rank's anchors against the whole batch of every rank
+            (see ``harness.loss.distributed``); None: whenever a process group of several
+            processes is initialised. Off, each process is its own small batch.
         show_progress_bar: GradCache mini-batch progress bars.
+        objective: registered loss objective applied after the mask (``gist-harness ls objectives``):
+            "infonce" (cross-entropy, the default), "hardness", "debiased", "distill_kl", "margin_mse".
+        objective_params: the objective's parameters (defaults and ranges in ``ls objectives``).
+        duplicates: "drop" (default) removes candidates with the text of the row's anchor or
+            positive; "keep" leaves exact duplicates to the strategy, as ``GISTEmbedLoss`` does.
     """
 
     # CachedLossMixin declares ``int``; here None means GradCache is off (uses_gradient_cache False).
@@ -78,9 +89,14 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         mini_batch_size: int | None = None,
         seed: int = 0,
         show_progress_bar: bool = False,
+        gather_across_devices: bool | None = None,
+        objective: str = "infonce",
+        objective_params: Mapping[str, Any] | None = None,
+        duplicates: str = "drop",
     ) -> None:
         super().__init__()
         _check_choice("variant", variant, VARIANTS)
+        _check_choice("duplicates", duplicates, DUPLICATES)
         _check_choice("guide_mode", guide_mode, GUIDE_MODES)
         if not temperature > 0:
             raise UserError(f"temperature must be > 0, got {temperature!r}")
@@ -96,14 +112,26 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         self.strategy = strategy
         self.strategy_params = _strategy_params(strategy, strategy_params, margin, margin_strategy)
         self.needs_guide, self.needs_labels = needs(strategy, self.strategy_params)
+        self.objective = objective
+        self.objective_params = resolve_objective(objective, objective_params)
+        self._objective_fn = OBJECTIVES.get(objective).fn
+        objective_guide, self.needs_negatives = objective_needs(objective, self.objective_params)
+        self.strategy_needs_guide = self.needs_guide
+        self.needs_guide = self.needs_guide or objective_guide
+        self.duplicates = duplicates
         self.variant = variant
         self.guide_mode = guide_mode
         self.mini_batch_size = mini_batch_size
         self.uses_gradient_cache = mini_batch_size is not None
         self.show_progress_bar = show_progress_bar
         self.seed = seed
-        self.generator = torch.Generator().manual_seed(seed)
+        self.gather_across_devices = gather_across_devices
+        self.generator = torch.Generator().manual_seed(distributed.rank_seed(seed))
+        self._generator_rank = distributed.rank()
         self.diagnostics = DiagnosticsLog()
+        self.source_totals = SourceTotals()
+        """Run totals by (source, block); names from ``source_names`` (set by the trainer's caller)."""
+        self.source_names: tuple[str, ...] = ()
         self._check_guide()
         self._context: dict[str, Any] = {}
 
@@ -118,8 +146,12 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         """Means of the diagnostics over the steps since the last call (see ``diagnostics``)."""
         return self.diagnostics.pop()
 
+    def diagnostics_by_source(self) -> dict[str, dict[str, float]]:
+        """Run totals by training source and block (see ``SourceTotals.summary``)."""
+        return self.source_totals.summary(self.source_names)
+
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
-        features, text_ids, cached_guide, guide_seconds = _split_features(sentence_features)
+        features, text_ids, cached_guide, guide_seconds, extra = _split_features(sentence_features)
         if len(features) < 2:
             raise ValueError(
                 f"GuidedInBatchLoss needs (anchor, positive, [negatives...]), got {len(features)} column(s)"
@@ -130,13 +162,26 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
             raise UserError(
                 f"strategy {self.strategy!r} needs an integer 'label' column in the training data"
             )
+        gather = self._gathers()
         if text_ids is None:
-            text_ids = _token_ids(features)
+            text_ids = distributed.token_text_ids(features) if gather else _token_ids(features)
         guide_embeddings, guide_seconds = self._guide_embeddings(features, cached_guide, guide_seconds)
+        offset = 0
+        if gather:  # every rank's columns, so masks and logits span the whole batch
+            local_rows = int(text_ids[0].shape[0])
+            distributed.check_same_layout(
+                local_rows, len(features), text_ids[0].device, labels=labels, guide=guide_embeddings, **extra
+            )
+            text_ids = [distributed.gather(i) for i in text_ids]
+            guide_embeddings = distributed.gather_optional(guide_embeddings)
+            labels = distributed.gather(labels) if labels is not None else None
+            extra = distributed.gather_extra(extra)
+            offset = distributed.rank() * local_rows
         blocks = layout(self.variant, len(features), self.contrast_anchors, self.contrast_positives)
         tally = StepTally(blocks)
         tally.guide_seconds = guide_seconds
-        self._context = {"guide": guide_embeddings, "ids": text_ids, "blocks": blocks, "tally": tally}
+        self._context = {"guide": guide_embeddings, "ids": text_ids, "blocks": blocks, "tally": tally, **extra}
+        self._context.update(gather=gather, offset=offset)
         try:
             if self.mini_batch_size is not None:
                 loss = self.forward_cached([_padded_if_static(f) for f in features], labels)
@@ -146,24 +191,34 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         finally:
             self._context = {}
         if torch.is_grad_enabled():
+            if gather:
+                distributed.reduce_tally(tally)  # counts of every rank's rows
             self.diagnostics.record(tally.summary())
+            self.source_totals.add(tally)
         return loss
 
     def calculate_loss(
         self, reps: list[list[Tensor]], labels: Tensor | None = None, *, with_backward: bool = False
     ) -> Tensor:
         """Cross-entropy over the whole batch, in row chunks of ``mini_batch_size`` (GradCache step 2)."""
-        student = [torch.cat(r) for r in reps]  # columns of (B, D)
+        student = [torch.cat(r).float() for r in reps]  # columns of (B, D); masks compare in fp32
         ctx = self._context
+        batch_size, offset, local, leaves = student[0].shape[0], ctx.get("offset", 0), student, None
+        if ctx.get("gather"):  # this rank's B anchors against every rank's columns, (N * B, D)
+            if with_backward:  # GradCache: per-chunk backward into leaves, summed over ranks below
+                student = leaves = distributed.leaf_columns(local)
+            elif torch.is_grad_enabled():
+                student = [distributed.gather_with_grad(s) for s in local]
+            else:
+                student = [distributed.gather(s) for s in local]
         device = student[0].device
         guide = [g.to(device) for g in ctx["guide"]] if ctx["guide"] is not None else None
         ids = [i.to(device) for i in ctx["ids"]]
         labels = labels.to(device) if labels is not None else None
-        batch_size = student[0].shape[0]
         chunk = self.mini_batch_size or batch_size
         total = student[0].new_zeros(())
         for begin in range(0, batch_size, chunk):
-            rows = slice(begin, min(begin + chunk, batch_size))
+            rows = slice(offset + begin, offset + min(begin + chunk, batch_size))  # this rank's anchors
             scores = score_rows(
                 student,
                 guide,
@@ -174,14 +229,20 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
                 strategy_params=self.strategy_params,
                 temperature=self.temperature,
                 labels=labels,
-                generator=self.generator,
+                generator=self._rank_generator(),
+                present=ctx.get("present"),
+                duplicates=self.duplicates,
             )
-            ctx["tally"].add(scores)
-            loss = F.cross_entropy(scores.logits, scores.targets) * (rows.stop - rows.start) / batch_size
+            sources = ctx.get("sources")
+            ctx["tally"].add(scores, sources[rows] if sources is not None else None)
+            objective = self._objective_fn(scores, temperature=self.temperature, **self.objective_params)
+            loss = objective * (rows.stop - rows.start) / batch_size
             if with_backward:
                 loss.backward()
                 loss = loss.detach()
             total = total + loss
+        if leaves is not None:
+            distributed.reduce_leaf_grads(local, leaves, offset)
         return total
 
     def embed_minibatch(
@@ -212,6 +273,10 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
             "contrast_anchors": self.contrast_anchors,
             "contrast_positives": self.contrast_positives,
             "mini_batch_size": self.mini_batch_size,
+            "gather_across_devices": self.gather_across_devices,
+            "objective": self.objective,
+            "objective_params": dict(self.objective_params),
+            "duplicates": self.duplicates,
             "guide": getattr(self.guide, "fingerprint", type(self.guide).__name__),
         }
 
@@ -223,12 +288,31 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
             "eprint={2402.16829}, archivePrefix={arXiv}}"
         )
 
+    # -- processes ----------------------------------------------------------------------------
+
+    def _gathers(self) -> bool:
+        if self.gather_across_devices is None:
+            return distributed.active()
+        return self.gather_across_devices and distributed.active()
+
+    def _rank_generator(self) -> torch.Generator:
+        """The random strategies' generator, seeded ``seed + rank`` (the group may start after ``__init__``)."""
+        if self._generator_rank != distributed.rank():
+            self._generator_rank = distributed.rank()
+            self.generator.manual_seed(distributed.rank_seed(self.seed))
+        return self.generator
+
     # -- guide --------------------------------------------------------------------------------
 
     def _check_guide(self) -> None:
         if self.guide is None:
             if self.needs_guide:
-                raise UserError(f"strategy {self.strategy!r} needs a guide; got guide=None")
+                user = (
+                    f"strategy {self.strategy!r}"
+                    if self.strategy_needs_guide
+                    else f"objective {self.objective!r}"
+                )
+                raise UserError(f"{user} needs a guide; got guide=None")
             return
         if self.guide_mode == "cached" and not callable(getattr(self.guide, "embed", None)):
             raise UserError(
@@ -281,7 +365,8 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
     def _guide_features(self, feature: dict[str, Tensor]) -> dict[str, Tensor]:
         if not self.must_retokenize:
             return dict(feature)
-        decoded = self.model.tokenizer.batch_decode(feature["input_ids"], skip_special_tokens=True)
+        tokenizer = distributed.unwrap(self.model).tokenizer  # the Trainer may hand over its DDP wrapper
+        decoded = tokenizer.batch_decode(feature["input_ids"], skip_special_tokens=True)
         return batch_to_device(self.guide.preprocess(decoded), self.guide.device)
 
     def _run_guide_chunked(self, guide_feature: dict[str, Tensor]) -> Tensor:
@@ -330,7 +415,7 @@ def _padded_if_static(feature: dict[str, Tensor]) -> dict[str, Tensor]:
     ids, offsets = feature["input_ids"], feature["offsets"]  # (T,), (B,)
     lengths = torch.diff(offsets, append=offsets.new_tensor([ids.numel()]))  # (B,)
     width = max(int(lengths.max()), 1) if len(lengths) else 1
-    mask = torch.arange(width)[None, :] < lengths[:, None]  # (B, L)
+    mask = torch.arange(width, device=ids.device)[None, :] < lengths[:, None]  # (B, L)
     padded = ids.new_zeros(len(offsets), width)  # (B, L)
     padded[mask] = ids  # row-major: the texts' tokens in order
     return {
@@ -352,20 +437,30 @@ def _flat_if_static(feature: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def _split_features(
     sentence_features: Iterable[dict[str, Tensor]],
-) -> tuple[list[dict[str, Tensor]], list[Tensor] | None, list[Tensor] | None, float]:
-    """Pops the collator's keys (see ``collator``) off shallow copies of the features."""
-    features, ids, guide = [], [], []
+) -> tuple[list[dict[str, Tensor]], list[Tensor] | None, list[Tensor] | None, float, dict[str, Any]]:
+    """Pops the collator's keys (see ``collator``) off shallow copies of the features.
+
+    Returns:
+        features, text ids (or None), cached guide vectors (or None), lookup seconds, and
+        ``extra``: ``present`` (one (B,) bool mask or None per column) and ``sources`` ((B,) or None).
+    """
+    features, ids, guide, present = [], [], [], []
+    sources: Tensor | None = None
     seconds = 0.0
     for feature in sentence_features:
         feature = dict(feature)
         ids.append(feature.pop(TEXT_ID, None))
         guide.append(feature.pop(GUIDE_EMBEDDING, None))
+        present.append(feature.pop(PRESENT, None))
+        found = feature.pop(SOURCE, None)
+        sources = found if found is not None else sources
         spent = feature.pop(GUIDE_SECONDS, None)
         seconds += float(spent.sum()) if spent is not None else 0.0
         features.append(feature)
     text_ids = cast("list[Tensor]", ids) if all(i is not None for i in ids) else None
     cached = cast("list[Tensor]", guide) if all(g is not None for g in guide) else None
-    return features, text_ids, cached, seconds
+    extra = {"present": present if any(p is not None for p in present) else None, "sources": sources}
+    return features, text_ids, cached, seconds, extra
 
 
 def _token_ids(features: list[dict[str, Tensor]]) -> list[Tensor]:

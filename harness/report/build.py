@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from harness.report.contrast_tables import (
+    contrast_table,
+    headline_sentences,
+    per_task_contrast_table,
+    task_level_table,
+)
+from harness.report.contrasts import ContrastResults, contrast_results
+from harness.report.inputs import Recovered, input_files
 from harness.report.load import ScoreIndex, results_frame, score_index
 from harness.report.plots import Figure, all_figures
 from harness.report.provenance import Reproducibility, reproducibility, status_line, trials_table
 from harness.report.quality import guide_table
-from harness.report.tables import IN_DOMAIN_MARK, Table, arm_table, category_table, task_table
+from harness.report.settings import gain_arms, report_section, report_settings
+from harness.report.tables import IN_DOMAIN_MARK, Cell, Table, arm_table, category_table, task_table
 from harness.results import StudyResults
 
 METHOD_NOTES = [
     "Scores are MTEB main scores ×100 (mean over a task's splits and subsets).",
     "`mean ± h`: mean over seeds and the half-width of its two-sided 95% Student-t interval (n−1 degrees "
     "of freedom); a single value has no interval.",
-    "Δ: arm mean minus baseline mean. p (seeds): paired two-sided t-test on the per-seed differences, over "
-    "the seeds both arms completed. p (tasks): paired t-test on the per-task seed means of the category. "
-    "n/a: fewer than 2 pairs (or identical differences).",
+    "Δ: mean paired difference arm − baseline over the seeds both arms completed. p (seeds): paired "
+    "two-sided t-test on those per-seed differences. p (tasks): paired t-test on the per-task seed means of "
+    "the category (tasks as the unit; it ignores training variance). Both raw, not adjusted for the number "
+    "of comparisons: the Contrasts table gives the adjusted ones. n/a: fewer than 2 pairs (or identical "
+    "differences).",
     "Bold: the best mean of the row (of the column in the summary by arm); the untrained student competes too.",
 ]
 
@@ -31,48 +41,29 @@ class Report:
 
     study: str
     baseline: str
+    title: str
     status: str | None
     summary: str
     notes: list[str]
+    contrasts: list[Table]
+    """The Contrasts tables that open the report (seed level, task level, per task)."""
+    headline_text: list[str]
+    """One sentence per primary contrast on the mean over categories."""
     headline: list[Table]
     guide: Table
     trials: Table
     figures: list[Figure]
     repro: Reproducibility
     csv: pd.DataFrame
-    findings: list[Block]
-    """What a person concluded from the numbers (``FINDINGS.md`` beside the report), as blocks."""
-
-
-@dataclass
-class Block:
-    """A paragraph (``items`` empty) or a bullet list of the findings text."""
-
-    text: str
-    items: list[str]
+    findings: str
+    """What a person concluded from the numbers (``FINDINGS.md`` beside the report), as Markdown text."""
+    inputs_note: str = ""
+    """Where the report's inputs come from, when some were recovered from an earlier rendering."""
+    inputs: dict[str, bytes] = field(default_factory=dict)
+    """The input files written beside the report (``inputs/``), so it rebuilds from the repository."""
 
 
 FINDINGS_FILE = "FINDINGS.md"
-
-
-def parse_findings(text: str) -> list[Block]:
-    """Paragraphs and ``- `` bullet lists of a findings text; a bullet's indented lines join it."""
-    blocks: list[Block] = []
-    for chunk in re.split(r"\n\s*\n", text.strip()):
-        lines = [line.rstrip() for line in chunk.splitlines() if line.strip()]
-        if not lines:
-            continue
-        if lines[0].startswith("- "):
-            items: list[str] = []
-            for line in lines:
-                if line.startswith("- "):
-                    items.append(line[2:].strip())
-                else:
-                    items[-1] += " " + line.strip()
-            blocks.append(Block("", items))
-        else:
-            blocks.append(Block(" ".join(line.strip() for line in lines), []))
-    return blocks
 
 
 def _n(count: int, word: str) -> str:
@@ -82,11 +73,12 @@ def _n(count: int, word: str) -> str:
 def _summary(results: StudyResults, index: ScoreIndex) -> str:
     m = results.manifest
     seeds = sorted({s for arm in index.scores.values() for task in arm.values() for s in task})
-    against = (
-        f"compared with the baseline arm `{m.baseline_arm}`"
-        if m.baseline_arm in index.arms
-        else f"no COMPLETE trial of the baseline arm `{m.baseline_arm}`, so no Δ or p"
-    )
+    if m.baseline_arm in index.arms:
+        against = f"compared with the baseline arm `{m.baseline_arm}`"
+    elif not m.baseline_arm:
+        against = "a search: each COMPLETE trial is an arm named by its number (#n), with no baseline"
+    else:
+        against = f"no COMPLETE trial of the baseline arm `{m.baseline_arm}`, so no Δ or p"
     return (
         f"{_n(len(index.arms), 'arm')} × {_n(len(seeds), 'seed')}, student `{m.student or '?'}`, "
         f"{_n(len(index.categories), 'task')} in {_n(len(set(index.categories.values())), 'category')} "
@@ -104,24 +96,111 @@ def _in_domain_note(index: ScoreIndex) -> list[str]:
     ]
 
 
-def build_report(results: StudyResults, findings: str = "") -> Report:
-    """Computes every table and figure of the report of ``results``; ``findings`` is a person's text."""
+def _title(results: StudyResults, index: ScoreIndex) -> str:
+    baseline = results.manifest.baseline_arm
+    if baseline and baseline in index.arms:
+        return f"Study `{results.manifest.study}`: arms against `{baseline}`"
+    return f"Study `{results.manifest.study}`"
+
+
+def build_report(
+    results: StudyResults, findings: str = "", report_toml: str = "", recovered: Recovered | None = None
+) -> Report:
+    """Computes every table and figure of the report of ``results``; ``findings`` is a person's text.
+
+    ``report_toml``: a ``[report]`` section declared beside the report after the study ran (used only
+    when the experiment file declares none).
+    ``recovered``: tables and figures an older report kept only as rendered output (see
+    :mod:`harness.report.inputs`), used where the stored results cannot recompute them.
+    """
     index = score_index(results)
     baseline = results.manifest.baseline_arm
     notes = list(METHOD_NOTES)
     tasks = task_table(results, index)
     tasks.notes = _in_domain_note(index)
+    contrasts = _contrasts(results, index, report_toml)
+    per_task = per_task_contrast_table(contrasts, index)
+    per_task.notes += _in_domain_note(index)
     return Report(
         study=results.manifest.study,
         baseline=baseline,
+        title=_title(results, index),
         status=status_line(results),
         summary=_summary(results, index),
         notes=notes,
+        contrasts=[contrast_table(contrasts), task_level_table(contrasts), per_task]
+        if contrasts.rows
+        else [],
+        headline_text=headline_sentences(contrasts) or _no_contrasts(contrasts),
         headline=[arm_table(results, index), category_table(results, index), tasks],
-        guide=guide_table(results),
+        guide=_guide(results, recovered),
         trials=trials_table(results),
-        figures=all_figures(results, index),
+        figures=_with_recovered(all_figures(results, index, contrasts), recovered),
         repro=reproducibility(results),
         csv=results_frame(results),
-        findings=parse_findings(findings),
+        findings=findings.strip(),
+        inputs_note=recovered.note if recovered else "",
+        inputs={**input_files(results), **(recovered.files() if recovered else {})},
     )
+
+
+def _no_contrasts(contrasts: ContrastResults) -> list[str]:
+    if contrasts.rows:
+        return []
+    return [
+        "No contrasts: no two arms with COMPLETE trials to compare (a search has no baseline arm); declare "
+        "`[report] contrasts` between arms to test them.",
+        *(f"Left out: {p}." for p in contrasts.settings.problems),
+    ]
+
+
+def _guide(results: StudyResults, recovered: Recovered | None) -> Table:
+    table = guide_table(results)
+    if table.rows or recovered is None or not recovered.guide_rows:
+        return table
+    rows = [[Cell(text, numeric=i > 2 or text.replace(".", "").isdigit()) for i, text in enumerate(row)]
+            for row in recovered.guide_rows]  # fmt: skip
+    note = ("Recovered as rendered by the original report (per-step diagnostics were not committed, so this "
+            "table cannot be recomputed).")  # fmt: skip
+    return Table(table.key, table.title, recovered.guide_columns, rows, [note, *table.notes])
+
+
+def _with_recovered(figures: list[Figure], recovered: Recovered | None) -> list[Figure]:
+    if recovered is None:
+        return figures
+    have = {f.name for f in figures}
+    kept = [
+        Figure(f["name"], f["title"], f"{f['caption']} (Image kept from the original report: its per-step "
+               "data were not committed, so it is not redrawn.)", recovered.images[f["name"]])
+        for f in recovered.figures
+        if f["name"] not in have
+    ]  # fmt: skip
+    return figures + kept
+
+
+def _contrasts(results: StudyResults, index: ScoreIndex, report_toml: str) -> ContrastResults:
+    own = report_section(results.manifest.experiment_toml)  # declared before the study ran: it wins
+    section = own or report_section(report_toml)
+    origin = (
+        "declared in the experiment file before the study ran"
+        if own
+        else "declared beside the report (inputs/report.toml) after the study ran"
+    )
+    settings = report_settings(section, index.arms, results.manifest.baseline_arm, origin=origin)
+    return contrast_results(with_gain_arms(index, gain_arms(settings.contrasts)), settings)
+
+
+def with_gain_arms(index: ScoreIndex, gains: dict[str, tuple[str, str]]) -> ScoreIndex:
+    """The index plus one arm per gain ``a − b``: its per-task, per-seed scores are a's minus b's (the
+    seeds both completed), so an interaction is an ordinary paired contrast of two gains."""
+    from dataclasses import replace
+
+    if not gains:
+        return index
+    scores = dict(index.scores)
+    for name, (arm, ref) in gains.items():
+        a, b = index.scores.get(arm, {}), index.scores.get(ref, {})
+        scores[name] = {
+            t: {s: a[t][s] - b[t][s] for s in set(a[t]) & set(b.get(t, {}))} for t in a if t in b
+        }
+    return replace(index, scores=scores)

@@ -8,16 +8,19 @@ returns a :class:`Figure` (PNG bytes) or None when the study has nothing to show
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import tomllib
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 
+from harness.report.contrasts import ContrastResults
 from harness.report.load import ScoreIndex, arm_of
-from harness.report.stats import mean_ci, variance_importance
+from harness.report.stats import mean_ci, omega_squared
 from harness.results import HistoryTrial, StudyResults
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -51,42 +54,81 @@ def arm_colors(arms: list[str]) -> dict[str, str]:
 
 
 def category_deltas(results: StudyResults, index: ScoreIndex) -> Figure | None:
-    """Bars: each arm's Δ vs the baseline per category (error bars: 95% CI of the paired seed differences)."""
+    """Bars: each arm's Δ vs the baseline per category (error bars: 95% CI of the paired seed differences).
+
+    The untrained student is left off the Δ scale (its gap is often ten times the arms' differences and
+    would flatten them); its scores stand in the tables. 14 × 4.2 inches at 100 dpi: 1400 px wide.
+    """
     baseline = results.manifest.baseline_arm
     others = [a for a in index.arms if a != baseline]
-    if baseline not in index.scores or not (others or index.untrained):
+    if baseline not in index.scores or not others:
         return None
     groups: dict[str, list[str]] = {}
     for task, category in index.categories.items():
         groups.setdefault(category, []).append(task)
     groups["All tasks"] = list(index.categories)
-    fig, ax = _new()
+    fig, ax = _new(14.0, 4.2)
     colors = arm_colors(index.arms)
-    series = ([("untrained", UNTRAINED_COLOR)] if index.untrained else []) + [(a, colors[a]) for a in others]
-    width = 0.8 / len(series)
-    for k, (arm, color) in enumerate(series):
+    width = 0.8 / len(others)
+    for k, arm in enumerate(others):
         deltas, errors = [], []
         for tasks in groups.values():
             base = _per_seed(index, baseline, tasks)
-            if arm == "untrained":
-                ok = all(t in index.untrained for t in tasks) and base
-                mean_u = sum(index.untrained[t] for t in tasks) / len(tasks) if ok else float("nan")
-                deltas.append(100 * (mean_u - sum(base.values()) / len(base)) if ok else float("nan"))
-                errors.append(0.0)
-                continue
             values = _per_seed(index, arm, tasks)
             diffs = [values[s] - base[s] for s in sorted(set(values) & set(base))]
             m = mean_ci(diffs) if diffs else None
             deltas.append(100 * m.mean if m else float("nan"))
             errors.append(100 * m.half_width if m and m.half_width is not None else 0.0)
-        xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(groups))]
-        ax.bar(xs, deltas, width, yerr=errors if any(errors) else None, capsize=3, color=color, label=arm)
+        xs = [i + (k - (len(others) - 1) / 2) * width for i in range(len(groups))]
+        ax.bar(
+            xs, deltas, width, yerr=errors if any(errors) else None, capsize=3, color=colors[arm], label=arm
+        )
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(groups)), list(groups))
-    ax.set_ylabel(f"Δ vs {baseline} (score ×100)")
-    ax.legend(fontsize=8)
-    return Figure("category_deltas", "Δ vs baseline per category", f"Mean difference to {baseline} per MTEB "
-                  "category; error bars: 95% CI of the paired per-seed differences.", _png(fig))  # fmt: skip
+    labels = [f"{c}\n({len(t)} task{'s' * (len(t) != 1)})" for c, t in groups.items()]
+    ax.set_xticks(range(len(groups)), labels, fontsize=9)
+    ax.set_ylabel(f"Δ vs {baseline} (points ×100)")
+    ax.legend(fontsize=8, ncols=min(len(others), 4))
+    caption = (f"Mean paired difference to {baseline} per MTEB category over the seeds both arms completed; "
+               "error bars: 95% t interval of the paired per-seed differences (none with one seed). The "
+               "untrained student is left off this scale; its scores are in the tables.")  # fmt: skip
+    return Figure("category_deltas", "Δ vs baseline per category", caption, _png(fig))
+
+
+def forest_plot(results: ContrastResults, index: ScoreIndex, contrast: tuple[str, str]) -> Figure | None:
+    """Per-task Δ of one contrast with 95% CIs over seeds, and its aggregates (bootstrap CIs) below."""
+    tasks = results.tasks.get(contrast, [])
+    rows = [r for r in results.rows if r.contrast == contrast]
+    if not tasks:
+        return None
+    labels, centres, lows, highs, colours = [], [], [], [], []
+    for t in tasks:
+        labels.append(t.task.removeprefix("local:") + (" †" if t.task in index.in_domain else ""))
+        centres.append(100 * t.delta.mean)
+        lows.append(100 * t.delta.low if t.delta.low is not None else None)
+        highs.append(100 * t.delta.high if t.delta.high is not None else None)
+        colours.append(PALETTE[0])
+    for r in rows:
+        b = r.bootstrap
+        labels.append(f"{r.aggregate.label} (bootstrap)")
+        centres.append(100 * (b.estimate if b else r.delta.mean))
+        lows.append(100 * b.low if b else None)
+        highs.append(100 * b.high if b else None)
+        colours.append(PALETTE[1])
+    fig, ax = _new(9.0, 1.2 + 0.32 * len(labels))
+    ys = list(range(len(labels)))[::-1]
+    for y, c, lo, hi, colour in zip(ys, centres, lows, highs, colours, strict=True):
+        if lo is not None and hi is not None:
+            ax.plot([lo, hi], [y, y], color=colour, linewidth=1.5)
+        ax.plot([c], [y], "D" if colour == PALETTE[1] else "o", color=colour, markersize=5)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.axhline(len(rows) - 0.5, color="#bbbbbb", linewidth=0.8)
+    ax.set_yticks(ys, labels, fontsize=8)
+    ax.set_xlabel(f"Δ {contrast[0]} − {contrast[1]} (points ×100)")
+    name = "forest_" + "_vs_".join(re.sub(r"[^A-Za-z0-9_.-]", "_", a) for a in contrast)
+    caption = (f"{contrast[0]} − {contrast[1]}: per-task paired Δ over seeds with 95% t intervals (blue; "
+               "none with one seed), and the aggregates with their bootstrap 95% intervals over tasks and "
+               "seeds (red, below the line). † in-domain task.")  # fmt: skip
+    return Figure(name, f"Forest plot: {contrast[0]} − {contrast[1]}", caption, _png(fig))
 
 
 def _per_seed(index: ScoreIndex, arm: str, tasks: list[str]) -> dict[int, float]:
@@ -99,6 +141,7 @@ def _curves(results: StudyResults, index: ScoreIndex, read: Callable, ylabel: st
     fig, ax = _new()
     colors = arm_colors(index.arms or [arm_of(r) for r in results.trials])
     drawn: set[str] = set()
+    single = True
     for r in results.trials:
         if r.trial.state != "COMPLETE" or r.run is None:
             continue
@@ -107,15 +150,21 @@ def _curves(results: StudyResults, index: ScoreIndex, read: Callable, ylabel: st
             continue
         arm = arm_of(r)
         xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, color=colors.get(arm, "black"), alpha=0.8, linewidth=1.2,
+        ax.plot(xs, ys, color=colors.get(arm, "black"), alpha=0.8, linewidth=1.2, marker="o", markersize=3,
                 label=None if arm in drawn else arm)  # fmt: skip
+        single = single and len(points) == 1
         drawn.add(arm)
     if not drawn:
         return None
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
-    return Figure(name, title, f"{title}, one line per seed.", _png(fig))
+    if single:
+        ax.set_title("one logged point per run (a run shorter than the logging interval)", fontsize=9)
+        caption = f"{title}: one logged point per seed (drawn as a marker), so no curve."
+    else:
+        caption = f"{title}, one line per seed (markers: logged points)."
+    return Figure(name, title, caption, _png(fig))
 
 
 def loss_curves(results: StudyResults, index: ScoreIndex) -> Figure | None:
@@ -157,21 +206,37 @@ def optimisation_history(results: StudyResults) -> Figure | None:
     return Figure("optimization_history", "Optimisation history", caption, _png(fig))
 
 
+def searched_parameters(results: StudyResults) -> list[str]:
+    """Parameters of the experiment's ``[search_space]``; an ablation's arm and seed are fixed, not searched."""
+    try:
+        data = tomllib.loads(results.manifest.experiment_toml or "")
+    except tomllib.TOMLDecodeError:
+        return []
+    space = data.get("search_space")
+    return sorted(space) if isinstance(space, dict) else []
+
+
 def param_importances(results: StudyResults) -> Figure | None:
-    """Bars of η² per parameter (see :func:`harness.report.stats.variance_importance`)."""
+    """Bars of chance-corrected ω² per searched parameter (see :func:`harness.report.stats.omega_squared`).
+
+    None for an ablation (arms × seeds are fixed, so an "importance" of arm or seed would mean nothing).
+    """
+    searched = searched_parameters(results)
     history, values = _completed(results)
-    if len(history) < 3:
+    if not searched or len(history) < 3:
         return None
-    importance = variance_importance([t.params for t in history], values)
+    params = [{k: v for k, v in t.params.items() if k in searched} for t in history]
+    importance = omega_squared(params, values)
     if not importance:
         return None
-    fig, ax = _new(height=0.5 + 0.45 * len(importance))
+    fig, ax = _new(height=1.0 + 0.45 * len(importance))
     names = list(importance)[::-1]
     ax.barh(names, [importance[n] for n in names], color=PALETTE[0])
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of objective variance explained (η²)")
-    caption = ("Share of the objective's variance explained by each parameter alone (correlation ratio η² "
-               "over COMPLETE trials; interactions ignored; not Optuna's fANOVA).")  # fmt: skip
+    ax.set_xlabel("share of objective variance explained, chance-corrected (ω²)")
+    caption = (f"Chance-corrected share of the objective's variance explained by each searched parameter "
+               f"alone (ω², one-way, over the {len(history)} COMPLETE trials; numeric parameters in 5 "
+               "equal-count bins; interactions ignored; about 0 for a parameter unrelated to the objective).")  # fmt: skip
     return Figure("param_importances", "Parameter importances", caption, _png(fig))
 
 
@@ -230,9 +295,13 @@ def intermediate_values(results: StudyResults) -> Figure | None:
     return Figure("intermediate_values", "Intermediate values", caption, _png(fig))
 
 
-def all_figures(results: StudyResults, index: ScoreIndex) -> list[Figure]:
-    """Every figure the study has data for, in report order."""
+def all_figures(
+    results: StudyResults, index: ScoreIndex, contrasts: ContrastResults | None = None
+) -> list[Figure]:
+    """Every figure the study has data for, in report order (forest plots of the primary contrasts first)."""
+    primary = contrasts.settings.primary if contrasts else []
     makers = [
+        *(lambda c=c: forest_plot(contrasts, index, c) for c in primary),  # type: ignore[arg-type]
         lambda: category_deltas(results, index),
         lambda: loss_curves(results, index),
         lambda: drop_rate_curves(results, index),

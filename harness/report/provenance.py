@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from harness.report.load import arm_of
 from harness.report.tables import Cell, Table
-from harness.results import StudyResults
+from harness.results import HistoryTrial, StudyResults
 
 _STATE_WORDS = {
     "COMPLETE": "complete",
@@ -28,37 +28,70 @@ def _time(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
 
 
+def code_label(code) -> str:
+    """``abcdef1234`` or ``abcdef1234+diff 1a2b3c4d`` (dirty: the first 8 hex of the diff's sha256); "—"."""
+    if code is None or not code.git_commit:
+        return "—"
+    return code.git_commit[:10] + (f"+diff {code.diff_sha256[:8]}" if code.dirty else "")
+
+
 def trials_table(results: StudyResults) -> Table:
-    """Every trial, whatever its state, in trial order."""
+    """Every trial, whatever its state, in trial order; trials only in the Optuna history are listed too.
+
+    A trial failed by hand and set aside may have lost its record; it still shows, with its history state.
+    """
     rows = []
-    for r in results.trials:
-        t = r.trial
+    recorded = {r.trial.number for r in results.trials}
+    orphans = [h for h in results.manifest.history if h.number not in recorded]
+    entries = [(r.trial.number, r) for r in results.trials] + [(h.number, h) for h in orphans]
+    for _, item in sorted(entries, key=lambda e: e[0]):
+        if isinstance(item, HistoryTrial):
+            rows.append(_history_row(item))
+            continue
+        t = item.trial
         rows.append([
-            Cell(str(t.number)), Cell(arm_of(r), numeric=False),
+            Cell(str(t.number)), Cell(arm_of(item), numeric=False),
             Cell("—" if t.seed is None else str(t.seed)), Cell(t.state, numeric=False, kind=f"state-{t.state}"),
             Cell("—" if t.value is None else f"{t.value:.4f}"),
             Cell("—" if t.wall_seconds is None else f"{t.wall_seconds:.0f}"),
-            Cell(_time(t.started)), Cell(_time(t.finished)), Cell(t.error or "", numeric=False),
+            Cell(_time(t.started)), Cell(_time(t.finished)), Cell(_trial_code(t, results), numeric=False),
+            Cell(t.error or "", numeric=False),
         ])  # fmt: skip
-    columns = [
-        "#",
-        "Arm",
-        "Seed",
-        "State",
-        "Objective",
-        "Wall (s)",
-        "Started (UTC)",
-        "Finished (UTC)",
-        "Note",
-    ]
-    return Table("trials", "Trials", columns, rows)
+    columns = ["#", "Arm", "Seed", "State", "Objective", "Wall (s)", "Started (UTC)", "Finished (UTC)",
+               "Code", "Note"]  # fmt: skip
+    notes = ["Code: the commit the trial ran from, with the first 8 hex digits of the sha256 of its "
+             "uncommitted diff when the checkout was dirty, and any package whose version differs from the "
+             "study's (Reproducibility); — where the trial did not record it."]  # fmt: skip
+    return Table("trials", "Trials", columns, rows, notes)
+
+
+def _trial_code(trial, results: StudyResults) -> str:
+    """The trial's code label, plus the packages whose versions differ from the study's manifest."""
+    label = code_label(trial.provenance)
+    if trial.provenance is None:
+        return label
+    study = results.manifest.package_versions
+    changed = {k: v for k, v in trial.provenance.package_versions.items() if k in study and study[k] != v}
+    return label + "".join(f"; {k} {v}" for k, v in sorted(changed.items()))
+
+
+def _history_row(h: HistoryTrial) -> list[Cell]:
+    seconds = (h.finished - h.started).total_seconds() if h.started and h.finished else None
+    arm = h.params.get("arm")
+    return [
+        Cell(str(h.number)), Cell(str(arm) if arm else f"#{h.number}", numeric=False),
+        Cell(str(h.params.get("seed", "—"))), Cell(h.state, numeric=False, kind=f"state-{h.state}"),
+        Cell("—" if h.value is None else f"{h.value:.4f}"), Cell("—" if seconds is None else f"{seconds:.0f}"),
+        Cell(_time(h.started)), Cell(_time(h.finished)), Cell("—", numeric=False),
+        Cell("in the Optuna history only: no trial record (set aside)", numeric=False),
+    ]  # fmt: skip
 
 
 def status_line(results: StudyResults) -> str | None:
     """A notice for partial studies (any trial not COMPLETE), or None when every trial completed."""
     counts = Counter(r.trial.state for r in results.trials)
-    if set(counts) <= {"COMPLETE"}:
-        return None
+    if set(counts) <= {"COMPLETE", "PRUNED"}:
+        return None  # pruning is how a search ends trials early: listed under Trials, not a partial study
     parts = ", ".join(f"{n} {_STATE_WORDS[state]}" for state, n in sorted(counts.items()))
     return (
         f"Partial study: {parts} of {len(results.trials)} trials. "
@@ -77,6 +110,8 @@ class Reproducibility:
     experiment_path: str
     experiment_toml: str
     command: str
+    sessions: Table | None = None
+    """Every run, resume or worker process of the study (commit, dirty diff, package changes)."""
 
 
 def wall_time(results: StudyResults) -> str:
@@ -124,4 +159,22 @@ def reproducibility(results: StudyResults) -> Reproducibility:
         experiment_path=m.experiment_path,
         experiment_toml=m.experiment_toml,
         command=redact_url(m.command),
+        sessions=_sessions(results),
     )
+
+
+def _sessions(results: StudyResults) -> Table | None:
+    sessions = results.manifest.sessions
+    if not sessions:
+        return None
+    first = sessions[0].package_versions
+    rows = []
+    for i, code in enumerate(sessions):
+        changed = {k: v for k, v in code.package_versions.items() if first.get(k) != v}
+        rows.append([
+            Cell(str(i + 1)), Cell(_time(code.started)), Cell(code_label(code), numeric=False),
+            Cell(", ".join(f"{k} {v}" for k, v in sorted(changed.items())) or "as session 1", numeric=False),
+            Cell(redact_url(code.command), numeric=False),
+        ])  # fmt: skip
+    return Table("sessions", "Sessions (run, resume, workers)", ["#", "Started (UTC)", "Code",
+                 "Packages", "Command"], rows)  # fmt: skip

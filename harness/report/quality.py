@@ -35,6 +35,15 @@ def _num(v: float | None, digits: int = 1) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
+def _reads_guide(config: dict) -> bool:
+    """Whether a trial's loss objective reads guide similarities (``harness.loss.objectives``)."""
+    objective = config.get("objective", "infonce")
+    params = config.get("objective_params") or {}
+    return objective in ("distill_kl", "margin_mse") or (
+        objective == "hardness" and params.get("sims") == "guide"
+    )
+
+
 def guide_table(results: StudyResults) -> Table:
     """Guide, strategy, drop rate, negatives kept, false-negative precision/recall and costs per arm."""
     runs: dict[str, list[RunRecord]] = defaultdict(list)
@@ -43,9 +52,11 @@ def guide_table(results: StudyResults) -> Table:
         if r.trial.state == "COMPLETE" and r.run is not None:
             runs[arm_of(r)].append(r.run)
             guide = r.trial.guide or "—"
-            if r.trial.strategy == "none" and guide not in ("—", "none"):
+            objective = str(r.trial.config.get("objective", "infonce"))
+            if r.trial.strategy == "none" and guide not in ("—", "none") and not _reads_guide(r.trial.config):
                 guide += " (unused)"  # InfoNCE masks nothing, whatever guide the pair names
-            names.setdefault(arm_of(r), (guide, r.trial.strategy or "—"))
+            strategy = (r.trial.strategy or "—") + (f" + {objective}" if objective != "infonce" else "")
+            names.setdefault(arm_of(r), (guide, strategy))
     baseline = results.manifest.baseline_arm
     base_step = _over_seeds(runs.get(baseline, []), "step_seconds")
     columns = ["Arm", "Guide", "Strategy", "Drop rate", "Kept/anchor (mean)", "Kept/anchor (min)",

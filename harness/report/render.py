@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from harness.report.build import Report
 
@@ -15,6 +16,23 @@ FIGURE_DIR = "figures"
 
 def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_parser():
+    from markdown_it import MarkdownIt
+
+    # CommonMark with raw HTML off: "<x>" in a findings text is shown, never interpreted; GFM tables on.
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def markdown_html(text: str) -> markupsafe.Markup:
+    """A Markdown text (FINDINGS.md) as HTML: paragraphs, nested lists, emphasis, code, tables."""
+    return markupsafe.Markup(_markdown_parser().render(text))
+
+
+def inline_markdown_html(text: str) -> markupsafe.Markup:
+    """One line of Markdown (a note or summary) as inline HTML: `code`, **bold**."""
+    return markupsafe.Markup(_markdown_parser().renderInline(text))
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
@@ -27,6 +45,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["mdcell"] = _markdown_cell
+    env.filters["markdown"] = markdown_html
+    env.filters["inline_md"] = inline_markdown_html
     env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
     return env
 
@@ -42,7 +62,7 @@ def render_html(report: Report) -> str:
 
 
 def render_files(report: Report) -> dict[str, bytes]:
-    """Every output file of the report by path relative to ``reports/<study>/``."""
+    """Every output file of the report by path relative to ``reports/<study>/``, its ``inputs/`` included."""
     files = {
         "index.html": render_html(report).encode("utf-8"),
         "README.md": render_markdown(report).encode("utf-8"),
@@ -50,4 +70,4 @@ def render_files(report: Report) -> dict[str, bytes]:
     }
     for figure in report.figures:
         files[f"{FIGURE_DIR}/{figure.name}.png"] = figure.png
-    return files
+    return {**files, **report.inputs}

@@ -132,3 +132,237 @@ def _bins(keys: list, n_bins: int) -> list[int]:
     for rank, i in enumerate(order):
         out[i] = rank * n_bins // len(keys)
     return out
+
+
+# --- Contrasts: paired differences, multiplicity, sign test, power, bootstrap -------------------------
+
+
+@dataclass(frozen=True)
+class PairedDelta:
+    """Paired difference ``arm - baseline`` over the keys (seeds) both completed.
+
+    Attributes:
+        n: number of pairs.
+        mean: mean difference.
+        low, high: two-sided t interval of the mean difference (None when n < 2).
+        sd: sample sd of the differences (ddof=1; None when n < 2).
+        d_z: standardised effect, mean / sd of the differences (Cohen's d_z; None when sd is 0 or n < 2).
+        t, p: paired t statistic and two-sided p-value (None when n < 2 or sd is 0).
+    """
+
+    n: int
+    mean: float
+    low: float | None
+    high: float | None
+    sd: float | None
+    d_z: float | None
+    t: float | None
+    p: float | None
+
+
+def paired_delta(arm: Mapping[Any, float], baseline: Mapping[Any, float], level: float = 0.95) -> PairedDelta:
+    """Mean paired difference with its t interval, d_z and the paired t-test (as ``scipy.stats.ttest_rel``).
+
+    Worked example: arm {0: 2, 1: 4, 2: 6}, baseline {0: 1, 1: 2, 2: 3} → differences 1, 2, 3: mean 2,
+    sd 1, d_z 2, t 3.46410, p 0.07418 (see :func:`paired_t`), interval 2 ± 4.30265/√3 = [-0.48414, 4.48414].
+    """
+    keys = sorted(set(arm) & set(baseline), key=str)
+    diffs = [arm[k] - baseline[k] for k in keys]
+    n = len(diffs)
+    if n == 0:
+        return PairedDelta(0, float("nan"), None, None, None, None, None, None)
+    mean = sum(diffs) / n
+    if n < 2:
+        return PairedDelta(n, mean, None, None, None, None, None, None)
+    sd = _sd(diffs)
+    half = float(_scipy_stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    test = paired_t([arm[k] for k in keys], [baseline[k] for k in keys])
+    return PairedDelta(n, mean, mean - half, mean + half, sd, mean / sd if sd > 0 else None, test.t, test.p)
+
+
+def _adjust(p_values: Sequence[float | None], method: str) -> list[float | None]:
+    from statsmodels.stats.multitest import multipletests
+
+    present = [i for i, p in enumerate(p_values) if p is not None]
+    out: list[float | None] = [None] * len(p_values)
+    if present:
+        adjusted = multipletests([p_values[i] for i in present], method=method)[1]
+        for i, q in zip(present, adjusted, strict=True):
+            out[i] = float(q)
+    return out
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment (``statsmodels multipletests(method="holm")``); None stays None.
+
+    The family is the p-values that exist. Worked example: 0.015, 0.048, 0.033 → sorted
+    0.015·3 = 0.045, 0.033·2 = 0.066, 0.048·1 = 0.048 raised to the running maximum 0.066:
+    adjusted 0.045, 0.066, 0.066.
+    """
+    return _adjust(p_values, "holm")
+
+
+def benjamini_hochberg(p_values: Sequence[float | None]) -> list[float | None]:
+    """Benjamini–Hochberg q-values (``multipletests(method="fdr_bh")``); None stays None.
+
+    Worked example: 0.01, 0.04, 0.03 → sorted 0.01·3/1 = 0.03, 0.03·3/2 = 0.045, 0.04·3/3 = 0.04, then the
+    running minimum from the top: q = 0.03, 0.04, 0.04 (in input order).
+    """
+    return _adjust(p_values, "fdr_bh")
+
+
+@dataclass(frozen=True)
+class SignTest:
+    """Wins, ties and losses of an arm over tasks, and the two-sided exact binomial (sign) test p."""
+
+    wins: int
+    ties: int
+    losses: int
+    p: float | None
+
+
+def sign_test(diffs: Sequence[float], tie: float = 0.0) -> SignTest:
+    """Sign test on per-task differences: ``|d| <= tie`` is a tie and is dropped (``scipy binomtest``).
+
+    Worked example: 7 wins, 1 tie, 1 loss → binomtest(7, 8, 0.5): p = 2 · (1 + 8) / 2⁸ = 0.0703125.
+    """
+    wins = sum(d > tie for d in diffs)
+    losses = sum(d < -tie for d in diffs)
+    ties = len(diffs) - wins - losses
+    p = float(_scipy_stats.binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else None
+    return SignTest(wins, ties, losses, p)
+
+
+def min_detectable_effect(n: int, sd: float | None, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """Smallest true mean difference a two-sided paired t-test over ``n`` pairs detects with ``power``.
+
+    ``statsmodels`` ``TTestPower.solve_power`` gives the standardised effect d for ``n`` pairs; times the
+    observed sd of the differences it is in score units. None when n < 2 or the sd is unknown or 0.
+    """
+    if n < 2 or not sd:
+        return None
+    from statsmodels.stats.power import TTestPower
+
+    d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
+    return float(d) * sd
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """A bootstrap interval of an aggregate difference over tasks and seeds.
+
+    Attributes:
+        estimate: the aggregate of the observed differences.
+        low, high: percentile interval (2.5% and 97.5% for level 0.95).
+        share_positive: share of resamples whose aggregate is above 0.
+        resamples, seed: the number of resamples and the generator seed (the result depends only on them).
+    """
+
+    estimate: float
+    low: float
+    high: float
+    share_positive: float
+    resamples: int
+    seed: int
+
+
+def _weights(strata: Sequence[str], by_stratum: bool) -> dict[str, float]:
+    """Weight of each stratum in the aggregate: equal (mean of stratum means) or by its size (task mean)."""
+    sizes: dict[str, int] = {}
+    for s in strata:
+        sizes[s] = sizes.get(s, 0) + 1
+    total = len(strata)
+    return {s: (1 / len(sizes) if by_stratum else k / total) for s, k in sizes.items()}
+
+
+def aggregate(values: Sequence[float], strata: Sequence[str], by_stratum: bool) -> float:
+    """Mean of ``values`` (one per task), or the mean of the per-stratum (category) means."""
+    weights = _weights(strata, by_stratum)
+    groups: dict[str, list[float]] = {}
+    for v, s in zip(values, strata, strict=True):
+        groups.setdefault(s, []).append(v)
+    return sum(weights[s] * sum(g) / len(g) for s, g in groups.items())
+
+
+def bootstrap_aggregate(
+    diffs: Sequence[Sequence[float]],
+    strata: Sequence[str],
+    *,
+    by_stratum: bool,
+    resamples: int = 10_000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Bootstrap:
+    """Two-level bootstrap of an aggregate of paired differences ``diffs[task][seed]``.
+
+    Each resample draws tasks with replacement within their stratum (MTEB category), so every category
+    keeps its number of tasks, and seeds with replacement (one draw per resample, shared by all tasks:
+    a seed is one training run scored on every task). The aggregate is the mean over the drawn tasks
+    (``by_stratum=False``) or the mean of the category means (``by_stratum=True``) of each drawn task's
+    mean over the drawn seeds. With one seed only tasks vary; a one-task category never varies.
+    Deterministic: numpy's ``default_rng(seed)``.
+    """
+    import numpy as np
+
+    matrix = np.asarray(diffs, dtype=float)  # (T, S)
+    n_tasks, n_seeds = matrix.shape
+    rng = np.random.default_rng(seed)
+    seed_draw = rng.integers(0, n_seeds, size=(resamples, n_seeds))  # (B, S)
+    per_task = matrix[:, seed_draw].mean(axis=2)  # (T, B)
+    weights = _weights(strata, by_stratum)
+    total = np.zeros(resamples)
+    for stratum, weight in weights.items():
+        members = np.array([i for i, s in enumerate(strata) if s == stratum])
+        draw = members[rng.integers(0, len(members), size=(resamples, len(members)))]  # (B, k)
+        total += weight * per_task[draw, np.arange(resamples)[:, None]].mean(axis=1)
+    lo, hi = np.quantile(total, [(1 - level) / 2, (1 + level) / 2])
+    estimate = aggregate(matrix.mean(axis=1).tolist(), strata, by_stratum)
+    return Bootstrap(estimate, float(lo), float(hi), float((total > 0).mean()), resamples, seed)
+
+
+def probability_of_improvement(arm: Sequence[Sequence[float]], baseline: Sequence[Sequence[float]]) -> float:
+    """P(X > Y) of Agarwal et al. 2021 (rliable): per task, the share of (arm run, baseline run) pairs the
+    arm wins (ties count one half), averaged over tasks. Needs no normality and ignores the pairing.
+
+    Worked example: one task, arm runs 2, 3 and baseline runs 1, 3 → pairs (2>1), (2<3), (3>1), (3=3):
+    (1 + 0 + 1 + 0.5) / 4 = 0.625.
+    """
+    shares = []
+    for xs, ys in zip(arm, baseline, strict=True):
+        wins = sum(1.0 if x > y else 0.5 if x == y else 0.0 for x in xs for y in ys)
+        shares.append(wins / (len(xs) * len(ys)))
+    return sum(shares) / len(shares)
+
+
+def omega_squared(params: Sequence[Mapping[str, object]], values: Sequence[float]) -> dict[str, float]:
+    """Chance-corrected share of the objective's variance each parameter explains alone (ω², one-way).
+
+    Trials are grouped as in :func:`variance_importance` (numeric parameters with more than 5 distinct
+    values cut into 5 equal-count bins). With k groups and N trials,
+    ω² = (SS_between - (k-1)·MS_within) / (SS_total + MS_within), MS_within = SS_within / (N-k); unlike η²
+    it is about 0 for a parameter unrelated to the objective, whatever k and N. Negative values are
+    reported as 0; parameters with fewer than 2 groups, or N <= k, are left out.
+    Worked example: values 1, 2, 3, 4 grouped a, a, b, b → SS_total 5, SS_between 4, SS_within 1,
+    MS_within 0.5: ω² = (4 - 0.5) / 5.5 = 0.63636.
+    """
+    n = len(values)
+    if n < 3:
+        return {}
+    mean = sum(values) / n
+    total = sum((v - mean) ** 2 for v in values)
+    result: dict[str, float] = {}
+    for name in sorted({k for p in params for k in p}):
+        keys: list[object] = [_group_key(p.get(name)) for p in params]
+        distinct = set(keys)
+        if len(distinct) > 5 and all(isinstance(k, int | float) for k in keys):
+            keys = list(_bins(keys, 5))
+        groups: dict[object, list[float]] = {}
+        for key, value in zip(keys, values, strict=True):
+            groups.setdefault(key, []).append(value)
+        k = len(groups)
+        if k < 2 or n <= k or total <= 0:
+            continue
+        between = sum(len(g) * (sum(g) / len(g) - mean) ** 2 for g in groups.values())
+        ms_within = (total - between) / (n - k)
+        result[name] = max(0.0, (between - (k - 1) * ms_within) / (total + ms_within))
+    return dict(sorted(result.items(), key=lambda kv: (-kv[1], kv[0])))

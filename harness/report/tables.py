@@ -118,9 +118,10 @@ def _row(index, baseline, label, by_seed, task_means=None, untrained=None) -> li
         means.append(m.mean if m else None)
         if arm == baseline or baseline not in index.arms:
             continue
-        base_mean = sum(base.values()) / len(base) if base else None
-        cells.append(Cell(fmt_delta(m.mean - base_mean if m and base_mean is not None else None)))
-        cells.append(Cell(fmt_p(paired_by_key(values, base) if base else None)))
+        # Δ and p over the same pairs: the seeds both arms completed
+        paired = paired_by_key(values, base) if base and values else None
+        cells.append(Cell(fmt_delta(paired.mean_diff if paired and paired.n else None)))
+        cells.append(Cell(fmt_p(paired)))
         if task_means is not None:
             cells.append(Cell(fmt_p(paired_by_key(task_means.get(arm, {}), task_means.get(baseline, {})))))
     _mark_best(score_cells, means)
@@ -187,8 +188,9 @@ def arm_table(results: StudyResults, index: ScoreIndex) -> Table:
             row.append(Cell(fmt_score(m)))
             means_by_col[k].append(m.mean if m else None)
         delta = None
-        if arm != baseline and base_mean is not None and seeds:
-            delta = sum(seeds.values()) / len(seeds) - base_mean
+        if arm != baseline and base_all and seeds:
+            shared = paired_by_key(seeds, base_all)
+            delta = shared.mean_diff if shared.n else None
         p = (
             Cell("—")
             if arm == baseline

@@ -5,6 +5,7 @@
 * ``storage``: ``make_storage(url, study_dir)``: SQLite in the run folder (default), any SQLAlchemy
   URL, an Optuna journal file; heartbeats and retry of stale trials on RDB storages.
 * ``runner``: ``run_study(experiment, pipeline, runs_dir=...)`` creates, resumes or joins a study.
+* ``ranks``: the same on N processes (``run --nproc N``): rank 0 runs the study, every rank trains.
 * ``artifacts``: the ``runs/<study>/`` files, in the ``harness.results`` schema, written atomically.
 * ``pipeline``: the real ``Pipeline`` (models, data, guides, ``train``, ``evaluate``), imported lazily.
 """

@@ -8,7 +8,9 @@ once Optuna has recorded the end, so a ``trial.json`` that says COMPLETE always 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.config import TrainConfig
 from harness.results import (
     UNTRAINED_DIR,
+    CodeProvenance,
     HistoryTrial,
     StudyManifest,
     TrialRecord,
@@ -51,6 +54,8 @@ class RunFolder:
         self.save_model = save_model
         self.in_domain_tasks: list[str] = []
         self.objective_label = self.final_label = ""
+        self._code: CodeProvenance | None = None
+        self._session: CodeProvenance | None = None
 
     def trial_dir(self, number: int) -> Path:
         return self.path / trial_dirname(number)
@@ -58,8 +63,10 @@ class RunFolder:
     def on_start(self, trial: Any, arm: str | None, seed: int, config: TrainConfig) -> None:
         """Records the configuration in Optuna (for the final record) and writes a RUNNING trial.json."""
         started = datetime.now(timezone.utc)
+        code = self.code_provenance()
         trial.set_user_attr("config", config.model_dump(mode="json"))
         trial.set_user_attr("in_domain_tasks", self.in_domain_tasks)
+        trial.set_user_attr("provenance", code.model_dump(mode="json"))
         record = TrialRecord(
             study=self.study_name,
             number=trial.number,
@@ -72,6 +79,7 @@ class RunFolder:
             strategy=config.strategy,
             started=started,
             in_domain_tasks=self.in_domain_tasks,
+            provenance=code,
         )
         save_trial(self.path, record)
 
@@ -117,11 +125,29 @@ class RunFolder:
         manifest = read_record(path, StudyManifest)
         return {"created": manifest.created, "command": manifest.command}
 
+    def code_provenance(self) -> CodeProvenance:
+        """This process's commit, dirty flag, diff hash and package versions (taken once per process)."""
+        if self._code is None:
+            from harness.study.provenance import code_provenance
+
+            self._code = code_provenance()
+        return self._code
+
     def write_manifest(self, study: optuna.Study, base: StudyManifest) -> None:
-        """Writes manifest.json: ``base`` (reproducibility fields) plus Optuna's history of every trial."""
+        """Writes manifest.json: ``base`` (reproducibility fields) plus Optuna's history of every trial.
+
+        A resume or a worker appends its session (commit, dirty flag, diff hash, package versions) to
+        the sessions already recorded, once per process; earlier sessions are never rewritten.
+        """
         history = [history_trial(t) for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SPARE)]
-        manifest = base.model_copy(update={"history": history})
-        write_record(self.path / "manifest.json", manifest)
+        path = self.path / "manifest.json"
+        sessions = list(read_record(path, StudyManifest).sessions) if path.exists() else []
+        if self._session is None:
+            command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
+            self._session = self.code_provenance().model_copy(update={"command": command})
+            sessions.append(self._session)
+        manifest = base.model_copy(update={"history": history, "sessions": sessions})
+        write_record(path, manifest)
 
 
 def trial_record(study_name: str, frozen: FrozenTrial) -> TrialRecord:
@@ -149,6 +175,7 @@ def trial_record(study_name: str, frozen: FrozenTrial) -> TrialRecord:
         wall_seconds=(finished - started).total_seconds() if started and finished else None,
         in_domain_tasks=attrs.get("in_domain_tasks", []),
         error=error,
+        provenance=CodeProvenance.model_validate(attrs["provenance"]) if attrs.get("provenance") else None,
     )
 
 

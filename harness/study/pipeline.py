@@ -41,6 +41,8 @@ class RealPipeline:
         self._data_dir_arg = data_dir or experiment.data.data_dir
         self.in_domain_tasks: list[str] = []
         self.train_dataset: Any = None
+        self.mixture: Any = None
+        self._views: dict[tuple[Any, ...], Any] = {}
         self._corpus: list[str] = []
         self._guides: dict[tuple[Any, ...], tuple[Any, float]] = {}
 
@@ -58,14 +60,20 @@ class RealPipeline:
         data = self.experiment.data
         spec: Any = data.mixture
         if data.sources:
-            spec = MixtureSpec("+".join(data.sources), tuple(Component(s) for s in data.sources))
+            refs = data.source_refs
+            spec = MixtureSpec(
+                "+".join(r.source for r in refs),
+                tuple(Component(r.source, weight=r.weight, cap=r.cap) for r in refs),
+            )
+        # Every source keeps its negatives here; each trial's view keeps or drops them
+        # (``training_sets``), so arms that differ in negatives or batching train on the same rows.
         mixture = build_mixture(
             spec,
             self.data_dir,
             seed=data.seed,
             max_examples=data.max_examples,
             dev_fraction=data.dev_fraction,
-            negatives=data.negatives,
+            negatives="keep",
         )
         suites = [suite_object(self.experiment.objective)]
         if self.experiment.final is not None:
@@ -74,8 +82,45 @@ class RealPipeline:
         if data.leakage == "drop":
             mixture = drop_leaked(mixture, report)
         self.in_domain_tasks = sorted({o.task for o in report.in_domain})
-        self.train_dataset = mixture.train
-        self._corpus = sorted(training_texts(mixture.train))
+        self.mixture = mixture
+        views = [self.train_set(config) for config in planned_configs(self.experiment)]
+        self.train_dataset = views[0]
+        self._corpus = sorted(set().union(*(training_texts(v) for v in views)))
+
+    def train_set(self, config: TrainConfig) -> Any:
+        """The trial's train set: its batching and negatives over the prepared mixture (cached).
+
+        Raises:
+            UserError: a source smaller than a batch under per-source batching, or negatives
+                required of a source without them.
+        """
+        from harness.data import training_sets
+
+        if self.mixture is None:  # a pipeline that set ``train_dataset`` itself: used as it is
+            return self.train_dataset
+        assert config.batching is not None  # trial_config resolves it
+        no_duplicates = config.batch_sampler == "no_duplicates"
+        key = (config.batching, config.negatives, config.batch_size, no_duplicates)
+        if key not in self._views:
+            self._views[key] = training_sets(
+                self.mixture,
+                batching=config.batching,
+                negatives=config.negatives,
+                batch_size=config.batch_size,
+                no_duplicates=no_duplicates,
+            )
+        return self._views[key]
+
+    def _train_kwargs(self, config: TrainConfig) -> dict[str, Any]:
+        """The ``train()`` arguments that describe the data of a trial."""
+        dataset = self.train_set(config)
+        mixed = self.mixture is not None and config.batching == "mixed"
+        sources = self.mixture.train_sources if mixed else None
+        return {
+            "train_dataset": dataset,
+            "sources": sources,
+            "source_order": self.experiment.data.source_order,
+        }
 
     def load_student(self) -> Any:
         from harness.models import load_model
@@ -91,7 +136,13 @@ class RealPipeline:
             return None, None
         if name == "self":  # a frozen copy of this trial's student: never shared
             start = time.perf_counter()
-            guide = build_guide("self", student=student, corpus=self._corpus, progress=self.progress)
+            guide = build_guide(  # truncated as train() will truncate the student
+                "self",
+                student=student,
+                corpus=self._corpus,
+                max_seq_len=config.max_seq_len,
+                progress=self.progress,
+            )
             return guide, time.perf_counter() - start
         if config.guide_mode == "online":  # the model itself, run on every batch: no cache to fill
             return self._online_guide(name, config.max_seq_len), None
@@ -143,7 +194,7 @@ class RealPipeline:
             config,
             student=student,
             guide=guide,
-            train_dataset=self.train_dataset,
+            **self._train_kwargs(config),
             eval_fn=eval_fn,
             report=report,
             progress=self.progress,
@@ -180,7 +231,8 @@ class RealPipeline:
             return build_guide(
                 kind,
                 student=model,
-                corpus=self._corpus,  # the copy keeps the model's truncation (set by train())
+                corpus=self._corpus,
+                max_seq_len=config.max_seq_len,  # round 0 is copied before train() truncates
                 progress=self.progress,
                 persist=False,
             )
@@ -207,7 +259,7 @@ class RealPipeline:
                 round_config,
                 student=student,
                 guide=guide,
-                train_dataset=self.train_dataset,
+                **self._train_kwargs(round_config),
                 eval_fn=eval_fn,
                 report=round_report,
                 progress=self.progress,
@@ -225,7 +277,7 @@ class RealPipeline:
                     round_config,
                     student=partner,
                     guide=partner_guide,
-                    train_dataset=self.train_dataset,
+                    **self._train_kwargs(round_config),
                     progress=self.progress,
                 )
                 train_seconds += partner_run.train_seconds or 0.0
@@ -253,6 +305,18 @@ class RealPipeline:
         )
 
 
+def planned_configs(experiment: Experiment) -> list[TrainConfig]:
+    """The training configs a study will run, as far as known before it starts: ``[train]``, each
+    arm's (untrained arms aside), and with ``batching``/``negatives`` searched every choice."""
+    configs = [experiment.trial_config({})]
+    configs += [experiment.trial_config(a.overrides()) for a in experiment.ablation.arms if not a.untrained]
+    for field in ("batching", "negatives"):
+        spec = experiment.search_space.get(field)
+        for choice in getattr(spec, "choices", None) or []:
+            configs.append(experiment.trial_config({field: choice}))
+    return configs
+
+
 def suite_object(ref: SuiteRef) -> Any:
     """The registered suite, or a copy holding only ``ref.tasks`` (same name, so reports group it)."""
     from dataclasses import replace
@@ -266,9 +330,11 @@ def suite_object(ref: SuiteRef) -> Any:
 
 
 def _needs_guide(config: TrainConfig) -> bool:
-    """Whether the strategy reads guide similarities (InfoNCE, oracle, self_filter... do not)."""
+    """Whether the strategy or the loss objective reads guide similarities (InfoNCE, oracle... do not)."""
     try:
         from harness.loss.guided import needs
+        from harness.loss.objectives import objective_needs
     except ImportError:  # pragma: no cover - older loss module
         return True
-    return needs(config.strategy, dict(config.strategy_params))[0]
+    strategy_guide = needs(config.strategy, dict(config.strategy_params))[0]
+    return strategy_guide or objective_needs(config.objective, dict(config.objective_params))[0]

@@ -75,6 +75,42 @@ def git_commit(path: Path | None = None) -> str:
     return commit + ("-dirty" if dirty else "")
 
 
+def code_provenance(path: Path | None = None, command: str = ""):
+    """The checkout's commit, dirty flag and sha256 of ``git diff HEAD``, with the package versions now.
+
+    Returns a :class:`harness.results.CodeProvenance`; git fields stay empty outside a git checkout.
+    """
+    from datetime import datetime, timezone
+
+    from harness import __version__
+    from harness.results import CodeProvenance
+
+    cwd = path or Path(__file__).resolve().parents[2]
+    commit, diff = "", b""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--no-ext-diff", "--binary"],
+            cwd=cwd,
+            capture_output=True,
+            timeout=30,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return CodeProvenance(
+        git_commit=commit,
+        dirty=bool(diff),
+        diff_sha256=hashlib.sha256(diff).hexdigest() if diff else "",
+        harness_version=__version__,
+        package_versions=package_versions(),
+        started=datetime.now(timezone.utc),
+        command=command,
+    )
+
+
 def data_checksums(experiment, data_dir: str | Path | None) -> dict[str, str]:
     """sha256 of every data-folder file the study reads: its training sources and scored tasks.
 
@@ -91,7 +127,7 @@ def data_checksums(experiment, data_dir: str | Path | None) -> dict[str, str]:
         folder = resolve_data_dir(data_dir or experiment.data.data_dir)
     except UserError:  # no data folder: the pipeline says so when it first needs one
         return {}
-    names = list(experiment.data.sources or [])
+    names = [r.source for r in experiment.data.source_refs]
     if experiment.data.mixture in MIXTURES:
         names += [c.source for c in MIXTURES.get(experiment.data.mixture).components]
     elif experiment.data.mixture:

@@ -31,6 +31,10 @@ from harness.study.storage import fail_stale_trials, heartbeat_enabled, make_sto
 _UNFINISHED = (TrialState.WAITING, TrialState.RUNNING)
 
 
+class TrialFailedError(UserError):
+    """A trial failed in a run that stops at the first failure (``run_study(stop_on_failure=True)``)."""
+
+
 class Pipeline(Protocol):
     """What the runner needs from the heavy layers (see ``harness.study.pipeline``)."""
 
@@ -123,6 +127,7 @@ def run_study(
     poll_s: float = 5.0,
     manifest: StudyManifest | None = None,
     log: Callable[[str], None] | None = None,
+    stop_on_failure: bool = False,
 ) -> optuna.Study:
     """Creates or resumes the study (or joins it as a worker) and runs trials until none is left.
 
@@ -137,8 +142,13 @@ def run_study(
         poll_s: how often to look again while other workers still run the last trials.
         manifest: reproducibility fields for ``manifest.json`` (command, experiment text, ...).
         log: where summary lines go (default: stderr, above the progress bar).
+        stop_on_failure: raise ``TrialFailedError`` once a failed trial is recorded, instead of
+            going on (rank 0 of a multi-process run: the other ranks may be stuck mid-trial).
     """
     settings = experiment.study
+    # The data (folder, sources, the suites' texts for the leakage check) is read before anything is
+    # created: a missing data folder must not leave runs/<study>/ with WAITING trials behind.
+    pipeline.prepare()
     folder = RunFolder(runs_dir / settings.name, settings.name, save_model=settings.save_model)
     folder.objective_label = experiment.objective.label
     folder.final_label = (experiment.final or experiment.objective).label
@@ -158,7 +168,6 @@ def run_study(
         update={**_manifest_fields(experiment, resolve_url(url, folder.path)), **folder.first_run()}
     )
     folder.write_manifest(study, base)
-    pipeline.prepare()
     folder.in_domain_tasks = list(pipeline.in_domain_tasks)
     if not worker:
         _score_untrained(experiment, pipeline, folder)
@@ -176,6 +185,9 @@ def run_study(
         folder.write_manifest(study, base)
         if record is not None:
             bar.finished(frozen)
+        if stop_on_failure and frozen.state == TrialState.FAIL and not frozen.user_attrs.get(SPARE):
+            reason = frozen.user_attrs.get("error", "see the log above")
+            raise TrialFailedError(f"trial {frozen.number} failed ({reason}); the same command resumes")
 
     try:
         _optimize(experiment, study, objective, [on_trial_end], poll_s=poll_s)
@@ -257,6 +269,58 @@ def _score_untrained(experiment: Experiment, pipeline: Pipeline, folder: RunFold
     suite = experiment.final or experiment.objective
     scores = pipeline.score(pipeline.load_student(), suite)
     folder.write_untrained(scores, suite.label)
+
+
+def model_names(experiment: Experiment) -> list[str]:
+    """Every model a study loads: the student, neural guides of every arm, the cotraining partner."""
+    from harness.guides import GUIDES
+
+    names = {experiment.student}
+    arms = [experiment.arm(a).overrides() for a in trained_arms(experiment)] or [{}]
+    for overrides in arms:
+        guide = experiment.trial_config(overrides).guide
+        if guide and guide not in GUIDES:
+            names.add(guide)
+    if experiment.cotraining is not None:
+        names.add(experiment.cotraining.partner)
+    return sorted(names)
+
+
+def check_models(experiment: Experiment) -> None:
+    """Raises a one-line ``UserError`` for a model that cannot be loaded here, before a study exists.
+
+    Offline models are located (a split archive is assembled now, as its first load would);
+    hub models must be in the local Hub cache when ``HF_HUB_OFFLINE`` is set; folders must hold a
+    sentence-transformers model. Static students are built (once, into the cache) now.
+    """
+    import os
+
+    from harness import models
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in {"", "0", "false", "False"}
+    for name in model_names(experiment):
+        if not models.is_model_name(name):
+            path = Path(name)
+            if not (path / "modules.json").exists() and not (path / "config.json").exists():
+                raise UserError(f"model {name!r}: {path} is not a sentence-transformers model folder")
+            continue
+        spec = models.get_spec(name)
+        if spec.source in ("package", "split_zip", "local"):
+            models.model_path(name, progress=False)
+        elif spec.source == "static":  # built once into the cache from its checked base
+            models.load_model(name, device="cpu")
+        elif spec.source == "hub" and offline and not _in_hub_cache(spec.hub_id or "", spec.revision):
+            raise UserError(
+                f"model {name!r} ({spec.hub_id}): HF_HUB_OFFLINE is set and it is not in the local Hub cache"
+            )
+
+
+def _in_hub_cache(repo_id: str, revision: str | None) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "modules.json", revision=revision)
+    found = found or try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    return isinstance(found, str)
 
 
 def _manifest_fields(experiment: Experiment, url: str) -> dict[str, Any]:

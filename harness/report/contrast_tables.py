@@ -1,0 +1,164 @@
+"""The Contrasts tables that open every report: seed-level tests with Holm, task-level evidence, per task."""
+
+from __future__ import annotations
+
+from harness.report.contrasts import AggregateContrast, ContrastResults, verdict
+from harness.report.load import ScoreIndex
+from harness.report.tables import IN_DOMAIN_MARK, Cell, Table
+
+
+def _pts(value: float | None, sign: bool = True) -> str:
+    if value is None:
+        return "—"
+    return f"{100 * value:+.2f}" if sign else f"{100 * value:.2f}"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "—" if low is None or high is None else f"[{100 * low:+.2f}, {100 * high:+.2f}]"
+
+
+def fmt_pvalue(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _eq(p: float | None) -> str:
+    text = fmt_pvalue(p)
+    return text.replace("<", "< ") if text.startswith("<") else f"= {text}"
+
+
+def contrast_label(contrast: tuple[str, str]) -> str:
+    return f"{contrast[0]} − {contrast[1]}"
+
+
+def _family_note(results: ContrastResults) -> str:
+    s = results.settings
+    primary = ", ".join(contrast_label(c) for c in s.primary) or "none"
+    secondary = [c for c in s.contrasts if c not in s.primary]
+    text = (
+        f"Contrasts: {s.origin}. Holm family: the {len(s.primary)} primary contrast"
+        f"{'s' * (len(s.primary) != 1)} ({primary}), adjusted separately for each aggregate"
+    )
+    if secondary:
+        text += f"; the {len(secondary)} secondary contrasts form a second family"
+    return text + f". Verdicts at alpha = {s.alpha:g}."
+
+
+def _seed_row(row: AggregateContrast, alpha: float) -> list[Cell]:
+    d = row.delta
+    label = contrast_label(row.contrast) + (" (primary)" if row.primary else "")
+    return [
+        Cell(label, numeric=False),
+        Cell(row.aggregate.label, numeric=False),
+        Cell(str(d.n)),
+        Cell(_pts(row.arm_mean, sign=False)),
+        Cell(_pts(row.reference_mean, sign=False)),
+        Cell(_pts(d.mean if d.n else None)),
+        Cell(_interval(d.low, d.high)),
+        Cell("—" if d.d_z is None else f"{d.d_z:+.2f}"),
+        Cell(fmt_pvalue(d.p)),
+        Cell(fmt_pvalue(row.p_holm)),
+        Cell(verdict(row, alpha), numeric=False, kind="verdict"),
+        Cell(_pts(row.mde, sign=False)),
+    ]
+
+
+def contrast_table(results: ContrastResults) -> Table:
+    """Seed-level contrasts: Δ over shared seeds, 95% CI, d_z, raw and Holm-adjusted p, verdict, MDE."""
+    alpha = results.settings.alpha
+    columns = ["Contrast", "Aggregate", "Seeds", "arm", "reference", "Δ", "95% CI of Δ (seeds)", "d_z",
+               "p", "p (Holm)", "Verdict", "MDE (80%)"]  # fmt: skip
+    rows = [_seed_row(r, alpha) for r in results.rows]
+    notes = [
+        _family_note(results),
+        "Headline: the mean over categories (MTEB's aggregate: each category weighs the same, however many "
+        "tasks it has); the mean over tasks lets the largest category decide.",
+        "Seed level: each seed's aggregate score, paired over the seeds both arms completed (Seeds); Δ = arm "
+        "− reference (points ×100); 95% CI: Student t interval of the mean paired difference; d_z: mean / sd "
+        "of the paired differences; p: paired two-sided t-test (scipy); p (Holm): statsmodels multipletests. "
+        "This interval and test cover training variance (seeds), not the choice of tasks.",
+        "MDE (80%): the smallest true Δ a paired t-test over these seeds would detect with 80% power at "
+        "alpha, given the observed sd of the paired differences (statsmodels TTestPower).",
+    ]
+    if results.max_seeds < 2 and rows:
+        notes.append(
+            "One seed: no seed-level p-value exists. The task-level figures below (bootstrap over tasks, sign "
+            "test) treat the tasks as the sample and ignore training variance: a second seed can reverse them."
+        )
+    notes += [f"Left out: {p}." for p in results.settings.problems]
+    return Table("contrasts", "Contrasts", columns, rows, notes)
+
+
+def task_level_table(results: ContrastResults) -> Table:
+    """Task-level evidence per contrast and aggregate: bootstrap CI, P(arm > reference), sign test."""
+    s = results.settings
+    columns = ["Contrast", "Aggregate", "Δ", "Bootstrap 95% CI (tasks × seeds)", "Resamples with Δ > 0",
+               "P(arm > reference)", "Tasks won / tied / lost", "Sign test p"]  # fmt: skip
+    rows = []
+    for r in results.rows:
+        b = r.bootstrap
+        rows.append([
+            Cell(contrast_label(r.contrast), numeric=False), Cell(r.aggregate.label, numeric=False),
+            Cell(_pts(b.estimate if b else None)), Cell(_interval(b.low, b.high) if b else "—"),
+            Cell("—" if b is None else f"{100 * b.share_positive:.1f}%"),
+            Cell("—" if r.improvement is None else f"{r.improvement:.2f}"),
+            Cell(f"{r.signs.wins} / {r.signs.ties} / {r.signs.losses}"), Cell(fmt_pvalue(r.signs.p)),
+        ])  # fmt: skip
+    notes = [
+        f"Bootstrap: {s.resamples:,} resamples (numpy default_rng seed {s.seed}); each draws tasks with "
+        "replacement within their category and seeds with replacement (shared by all tasks), so the interval "
+        "covers both the choice of tasks and training variance; percentile interval. A one-task category "
+        "contributes no task variance.",
+        "P(arm > reference): probability of improvement (Agarwal et al. 2021): per task, the share of (arm "
+        "seed, reference seed) pairs the arm wins, ties one half, then aggregated like the scores.",
+        "Sign test: exact two-sided binomial test (scipy binomtest) on the tasks won and lost (seed-mean Δ), "
+        "ties dropped; it takes tasks as the unit and ignores training variance.",
+    ]
+    return Table("contrasts-tasks", "Contrasts with tasks as the unit", columns, rows, notes)
+
+
+def per_task_contrast_table(results: ContrastResults, index: ScoreIndex) -> Table:
+    """Per task and contrast: paired Δ over seeds, 95% CI, p and Benjamini–Hochberg q over the tasks."""
+    contrasts = results.settings.contrasts
+    columns = ["Task"]
+    for c in contrasts:
+        columns += [f"Δ {contrast_label(c)}", "95% CI", "p", "q (BH)"]
+    rows = []
+    for task in index.categories:
+        label = f"{task} {IN_DOMAIN_MARK}" if task in index.in_domain else task
+        row = [Cell(label, numeric=False)]
+        for c in contrasts:
+            found = next((t for t in results.tasks[c] if t.task == task), None)
+            if found is None:
+                row += [Cell("—"), Cell("—"), Cell("n/a"), Cell("n/a")]
+                continue
+            d = found.delta
+            row += [Cell(_pts(d.mean)), Cell(_interval(d.low, d.high)), Cell(fmt_pvalue(d.p)),
+                    Cell(fmt_pvalue(found.q))]  # fmt: skip
+        rows.append(row)
+    notes = [
+        "Per task: paired Δ over the seeds both arms completed, its 95% t interval and paired t-test p; q: "
+        "Benjamini–Hochberg over the tasks of each contrast (statsmodels fdr_bh). n/a with one seed."
+    ]
+    return Table("contrasts-per-task", "Per-task contrasts", columns, rows if contrasts else [], notes)
+
+
+def headline_sentences(results: ContrastResults) -> list[str]:
+    """One sentence per primary contrast on the category mean (the headline aggregate)."""
+    out = []
+    for r in results.rows:
+        if not r.primary or r.aggregate.key != "category" or not r.delta.n:
+            continue
+        d = r.delta
+        ci = f", 95% CI {_interval(d.low, d.high)}" if d.low is not None else ""
+        test = (
+            f"p {_eq(d.p)}, Holm p {_eq(r.p_holm)}: {verdict(r, results.settings.alpha)}"
+            if d.n >= 2
+            else verdict(r, results.settings.alpha)
+        )
+        out.append(
+            f"{contrast_label(r.contrast)} on the mean over categories: {_pts(d.mean)} points over "
+            f"{d.n} seed{'s' * (d.n != 1)}{ci} ({test})."
+        )
+    return out

@@ -1,0 +1,171 @@
+"""Every input a report needs, as plain files beside it, so ``reports/<study>/`` rebuilds on its own.
+
+Layout (written by ``gist-harness report`` next to the rendered files)::
+
+    reports/<study>/
+        results.csv             every score (one row per trial × task × split × subset), full precision
+        inputs/manifest.json    StudyManifest: provenance, experiment text, Optuna history
+        inputs/trials.jsonl     one line per trial: {"trial": TrialRecord, "run": RunRecord | null}
+        inputs/report.toml      optional: a [report] section declared beside the report
+        inputs/recovered.json   optional: what an older report kept only as rendered text (see below)
+        inputs/figures/*.png    optional: figures an older report kept only as images
+
+Scores are read back from ``results.csv`` (floats written with Python's shortest round-trip repr, so
+they come back bit for bit). ``recovered.json`` exists only for reports made before this layout, whose
+raw run folders were not committed: it holds the guide-quality table as rendered and the names of the
+figures kept as images, with a note of what could not be recovered; the report says so at the top.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.results import (
+    UNTRAINED_DIR,
+    RunRecord,
+    ScoreRow,
+    ScoreTable,
+    StudyManifest,
+    StudyResults,
+    TrialRecord,
+    TrialResult,
+    read_record,
+)
+
+INPUTS_DIR = "inputs"
+RESULTS_CSV = "results.csv"
+_UNTRAINED = UNTRAINED_DIR
+
+
+@dataclass
+class Recovered:
+    """What an older report kept only as rendered output (see the module docstring)."""
+
+    note: str = ""
+    guide_columns: list[str] = field(default_factory=list)
+    guide_rows: list[list[str]] = field(default_factory=list)
+    figures: list[dict[str, str]] = field(default_factory=list)
+    """``{"name", "title", "caption"}`` of each image in ``inputs/figures/``."""
+    images: dict[str, bytes] = field(default_factory=dict)
+
+    def files(self) -> dict[str, bytes]:
+        """``inputs/recovered.json`` and ``inputs/figures/*.png``, as :func:`load_report_dir` reads them."""
+        data = {
+            "note": self.note,
+            "guide_table": {"columns": self.guide_columns, "rows": self.guide_rows},
+            "figures": self.figures,
+        }
+        files = {
+            f"{INPUTS_DIR}/recovered.json": (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+        }
+        for name, image in self.images.items():
+            files[f"{INPUTS_DIR}/figures/{name}.png"] = image
+        return files
+
+
+@dataclass
+class ReportInputs:
+    results: StudyResults
+    report_toml: str = ""
+    recovered: Recovered | None = None
+
+
+def is_report_dir(path: str | Path) -> bool:
+    """True for a report folder that holds its own inputs (``inputs/manifest.json`` and ``results.csv``)."""
+    path = Path(path)
+    return (path / INPUTS_DIR / "manifest.json").is_file() and (path / RESULTS_CSV).is_file()
+
+
+def input_files(results: StudyResults) -> dict[str, bytes]:
+    """``inputs/manifest.json`` and ``inputs/trials.jsonl`` of ``results`` (results.csv is rendered apart)."""
+    lines = []
+    for r in results.trials:
+        record = {
+            "trial": json.loads(r.trial.model_dump_json()),
+            "run": json.loads(r.run.model_dump_json()) if r.run else None,
+        }
+        lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True))
+    return {
+        f"{INPUTS_DIR}/manifest.json": (results.manifest.model_dump_json(indent=2) + "\n").encode("utf-8"),
+        f"{INPUTS_DIR}/trials.jsonl": ("\n".join(lines) + "\n" if lines else "").encode("utf-8"),
+    }
+
+
+def _score_tables(text: str) -> tuple[dict[int, ScoreTable], ScoreTable | None]:
+    """Score tables by trial number, and the untrained student's, from the text of ``results.csv``."""
+    by_trial: dict[int, list[ScoreRow]] = defaultdict(list)
+    untrained: list[ScoreRow] = []
+    for row in csv.DictReader(io.StringIO(text)):
+        if row["main_score"] == "":
+            continue  # a trial without scores (running, failed, pruned)
+        score = ScoreRow(
+            model=row["model"], task=row["task"], category=row["category"], split=row["split"],
+            subset=row["subset"], metric=row["metric"], main_score=float(row["main_score"]),
+            mteb_version=row["mteb_version"], task_revision=row["task_revision"],
+            seconds=float(row["seconds"]) if row["seconds"] else None,
+        )  # fmt: skip
+        if row["trial"] == "":
+            untrained.append(score)
+        else:
+            by_trial[int(row["trial"])].append(score)
+    tables = {n: ScoreTable(rows=rows) for n, rows in by_trial.items()}
+    return tables, ScoreTable(rows=untrained) if untrained else None
+
+
+def load_report_dir(path: str | Path) -> ReportInputs:
+    """Loads the inputs stored beside a report (see the module docstring).
+
+    Raises:
+        UserError: a missing or corrupt input file, named.
+    """
+    path = Path(path)
+    folder = path / INPUTS_DIR
+    manifest = read_record(folder / "manifest.json", StudyManifest)
+    scores, untrained = _score_tables((path / RESULTS_CSV).read_text(encoding="utf-8"))
+    trials = []
+    trials_file = folder / "trials.jsonl"
+    text = trials_file.read_text(encoding="utf-8") if trials_file.exists() else ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            trial = TrialRecord.model_validate(data["trial"])
+            run = RunRecord.model_validate(data["run"]) if data.get("run") else None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(
+                f"{trials_file}: line {number}: not a trial record ({type(exc).__name__})"
+            ) from None
+        trials.append(TrialResult(trial=trial, scores=scores.get(trial.number), run=run))
+    trials.sort(key=lambda t: t.trial.number)
+    report_toml = folder / "report.toml"
+    return ReportInputs(
+        results=StudyResults(manifest=manifest, trials=trials, untrained=untrained, folder=path),
+        report_toml=report_toml.read_text(encoding="utf-8") if report_toml.exists() else "",
+        recovered=_recovered(folder),
+    )
+
+
+def _recovered(folder: Path) -> Recovered | None:
+    path = folder / "recovered.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    guide = data.get("guide_table") or {}
+    figures = data.get("figures") or []
+    images = {}
+    for f in figures:
+        image = folder / "figures" / f"{f['name']}.png"
+        if not image.is_file():
+            raise UserError(f"{image}: missing (named in {path.name})")
+        images[f["name"]] = image.read_bytes()
+    return Recovered(data.get("note", ""), guide.get("columns", []), guide.get("rows", []), figures, images)

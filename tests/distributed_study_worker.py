@@ -1,0 +1,66 @@
+"""One rank of ``test_distributed_study``: run under ``python -m torch.distributed.run --nproc_per_node 2``.
+
+Arguments: the output folder, the storage URL and a failure to inject (``none``; ``rank1-trial1``:
+rank 1 raises in its second trial; ``kill-rank1-trial1``: rank 1 is killed with SIGKILL there). The fake pipeline's ``fit`` runs one all-reduce per step, as
+DDP training does, and reports every step; each rank writes the configs it trained to
+``fits-<rank>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from test_study import FakePipeline, experiment  # noqa: E402
+
+from harness.study import ranks  # noqa: E402
+
+
+class CollectivePipeline(FakePipeline):
+    """``FakePipeline`` whose every step is a collective, like a DDP training step."""
+
+    def __init__(self, fail: str) -> None:
+        super().__init__()
+        self.fail = fail
+
+    def fit(self, config, report):
+        def step_report(value, step):
+            total = torch.ones(1)
+            dist.all_reduce(total)  # every rank takes part in every step
+            assert int(total) == dist.get_world_size()
+            report(value, step)
+
+        if self.fail == f"rank{dist.get_rank()}-trial{len(self.fits)}":
+            time.sleep(0.5)
+            raise RuntimeError("injected failure")
+        if self.fail == f"kill-rank{dist.get_rank()}-trial{len(self.fits)}":
+            time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGKILL)  # kill -9 mid-trial: no exception, no clean-up
+        return super().fit(config, step_report)
+
+
+def main() -> None:
+    out, storage, fail = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    ranks.init_process_group(timeout_min=2)
+    pipeline = CollectivePipeline(fail)
+    try:
+        ranks.run_on_ranks(
+            experiment("ranked"), pipeline, runs_dir=out / "runs", storage=storage, progress=False
+        )
+    finally:
+        fits = [{"strategy": f["strategy"], "seed": f["seed"]} for f in pipeline.fits]
+        (out / f"fits-{dist.get_rank()}.json").write_text(json.dumps(fits))
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

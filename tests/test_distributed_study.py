@@ -1,0 +1,76 @@
+"""A study on 2 processes (``torch.distributed.run``, gloo on the CPU) with a fake pipeline.
+
+Rank 0 owns the Optuna trials and broadcasts each one; both ranks train it (the fake ``fit`` runs a
+collective per step, as DDP does), so every trial runs exactly once and on both ranks. A rank that
+fails ends the run on both without hanging, and the same command resumes to the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+HERE = Path(__file__).resolve().parent
+
+
+def launch(out: Path, storage: str, fail: str = "none") -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(HERE / "distributed_study_worker.py"),
+        str(out),
+        storage,
+        fail,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=300)
+
+
+def trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="ranked", storage=storage).get_trials(deepcopy=False)
+
+
+def arm_states(storage: str) -> Counter:
+    return Counter((t.params.get("arm"), t.params.get("seed"), t.state) for t in trials(storage))
+
+
+def test_every_trial_runs_once_on_both_ranks(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    done = launch(tmp_path, storage)
+    assert done.returncode == 0, done.stderr[-4000:]
+    states = arm_states(storage)
+    expected = {(arm, seed, TrialState.COMPLETE): 1 for arm in ("infonce", "gist") for seed in (0, 1)}
+    assert states == expected
+    rank0 = json.loads((tmp_path / "fits-0.json").read_text())
+    rank1 = json.loads((tmp_path / "fits-1.json").read_text())
+    assert rank0 == rank1 and len(rank0) == 4  # the same trials, in the same order
+    assert (tmp_path / "runs" / "ranked" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("fail", ["rank1-trial1", "kill-rank1-trial1"])
+def test_a_failing_rank_fails_the_run_and_the_same_command_resumes(tmp_path, fail):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    failed = launch(tmp_path, storage, fail=fail)  # returns: no rank hangs
+    assert failed.returncode != 0
+    if fail == "rank1-trial1":
+        assert "injected failure" in failed.stderr
+    first = Counter(t.state for t in trials(storage))
+    assert first[TrialState.COMPLETE] == 1
+    resumed = launch(tmp_path, storage)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    done = [t for t in trials(storage) if t.state == TrialState.COMPLETE]
+    assert sorted((t.params["arm"], t.params["seed"]) for t in done) == sorted(
+        (arm, seed) for arm in ("infonce", "gist") for seed in (0, 1)
+    )
+    assert not [t for t in trials(storage) if t.state in (TrialState.RUNNING, TrialState.WAITING)]

@@ -1,0 +1,74 @@
+"""Loss objectives with gathered negatives: 2 processes x 8 rows = 1 process x 16 rows (loss and gradients).
+
+Every objective's row loss depends on that row's scores only, so gathering the columns across ranks
+(``harness.loss.distributed``) and averaging the ranks' gradients (DDP) must give the single-process
+loss of the whole batch, on the plain path and with GradCache. Uses ``test_distributed_loss``'s rows,
+guide and collation; the ranks run ``objectives_distributed_worker.py`` under ``torch.distributed.run``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from test_distributed_loss import WORLD, all_texts, features_for, grads_of, guide_for, rows
+from test_loss import tiny_model
+
+from harness.loss import GuidedInBatchLoss
+from harness.loss.objectives import OBJECTIVES
+
+HERE = Path(__file__).resolve().parent
+CASES = [f"{objective}-{mode}" for objective in OBJECTIVES.names() for mode in ("plain", "gradcache")]
+
+
+def objective_loss_for(case: str, student, guide) -> GuidedInBatchLoss:
+    objective, mode = case.split("-")
+    return GuidedInBatchLoss(
+        student,
+        guide,
+        temperature=0.05,
+        strategy="gist",
+        objective=objective,
+        objective_params={"sims": "guide"} if objective == "hardness" else {},
+        mini_batch_size=4 if mode == "gradcache" else None,
+        seed=7,
+    )
+
+
+@pytest.fixture(scope="module")
+def gathered(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("objectives-distributed")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={WORLD}",
+        str(HERE / "objectives_distributed_worker.py"),
+        str(out),
+        json.dumps(CASES),
+    ]
+    done = subprocess.run(command, cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return torch.load(out / "results.pt")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_two_ranks_of_8_equal_one_process_of_16(gathered, case):
+    assert gathered["world_size"] == WORLD
+    batch, labels = rows()
+    student = tiny_model(0)
+    loss_fn = objective_loss_for(case, student, guide_for(all_texts(batch)))
+    features, label_tensor = features_for(loss_fn, batch, labels)
+    expected = loss_fn(features, label_tensor)
+    expected.backward()
+    got = gathered["cases"][case]
+    assert abs(got["loss"] - float(expected.detach())) <= 1e-5, (got["loss"], float(expected.detach()))
+    for name, grad in grads_of(student).items():
+        torch.testing.assert_close(got["grads"][name], grad, atol=1e-5, rtol=1e-4, msg=name)

@@ -1,0 +1,90 @@
+"""Per-trial provenance and session history: a resume appends, never rewrites."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import optuna
+
+from harness.config import TrainConfig
+from harness.results import StudyManifest, TrialRecord, read_record
+from harness.study.artifacts import RunFolder, trial_record
+from harness.study.provenance import code_provenance
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_code_provenance_matches_git():
+    code = code_provenance(REPO)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    diff = subprocess.run(
+        ["git", "diff", "HEAD", "--no-ext-diff", "--binary"], cwd=REPO, capture_output=True
+    ).stdout
+    assert code.git_commit == head
+    assert code.dirty == bool(diff)
+    assert (code.diff_sha256 != "") == code.dirty
+    assert "python" in code.package_versions and code.started is not None
+
+
+def test_code_provenance_outside_git(tmp_path):
+    code = code_provenance(tmp_path)
+    assert code.git_commit == "" and not code.dirty and code.diff_sha256 == ""
+
+
+def test_resume_appends_a_session_and_keeps_the_first(tmp_path):
+    study = optuna.create_study()
+    base = StudyManifest(study="s", command="gist-harness run e.toml")
+    first = RunFolder(tmp_path, "s")
+    first.write_manifest(study, base)
+    first.write_manifest(study, base)  # after each trial: still one session for this process
+    sessions = read_record(tmp_path / "manifest.json", StudyManifest).sessions
+    assert len(sessions) == 1
+    RunFolder(tmp_path, "s").write_manifest(study, base)  # a resume: a new process, a new folder object
+    later = read_record(tmp_path / "manifest.json", StudyManifest).sessions
+    assert len(later) == 2 and later[0] == sessions[0]
+
+
+def test_trial_records_carry_provenance(tmp_path):
+    study = optuna.create_study()
+    folder = RunFolder(tmp_path, "s")
+    trial = study.ask()
+    folder.on_start(trial, "gist", 0, TrainConfig())
+    running = read_record(tmp_path / "trial-0000" / "trial.json", TrialRecord)
+    assert running.provenance is not None and running.provenance == folder.code_provenance()
+    study.tell(trial, 0.5)
+    frozen = study.get_trials()[0]
+    assert trial_record("s", frozen).provenance == running.provenance
+
+
+def test_set_aside_trial_stays_in_the_trials_table(tmp_path):
+    """A trial failed by hand and its folder set aside is still listed, from the Optuna history."""
+    import shutil
+
+    from harness.report import build_report, load_study_dir, render_markdown
+
+    fixture = Path(__file__).parent / "fixtures" / "report_study"
+    shutil.copytree(fixture, tmp_path / "s")
+    shutil.rmtree(tmp_path / "s" / "trial-0008")
+    markdown = render_markdown(build_report(load_study_dir(tmp_path / "s")))
+    row = next(line for line in markdown.splitlines() if line.startswith("| 8 |"))
+    assert "| FAIL |" in row and "in the Optuna history only: no trial record (set aside)" in row
+
+
+def test_sessions_are_listed_in_the_report(tmp_path):
+    from harness.report.provenance import reproducibility
+    from harness.results import CodeProvenance, StudyResults
+
+    first = CodeProvenance(
+        git_commit="a" * 40, package_versions={"torch": "2.13.0"}, command="gist-harness run e"
+    )
+    second = CodeProvenance(
+        git_commit="b" * 40, dirty=True, diff_sha256="c" * 64, package_versions={"torch": "2.14.0"}
+    )
+    table = reproducibility(
+        StudyResults(manifest=StudyManifest(study="s", sessions=[first, second]))
+    ).sessions
+    assert table is not None and len(table.rows) == 2
+    assert [c.text for c in table.rows[1]][2:4] == ["bbbbbbbbbb+diff cccccccc", "torch 2.14.0"]
