@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss  # noqa: E402
 from test_distributed_loss import (  # noqa: E402
+    SOURCE_NAMES,
     TEMPERATURE,
     all_texts,
     features_for,
@@ -26,6 +27,7 @@ from test_distributed_loss import (  # noqa: E402
     guide_for,
     loss_for,
     rows,
+    source_of,
     student_for,
 )
 from test_loss import tiny_model  # noqa: E402
@@ -43,8 +45,8 @@ def averaged_grads(model) -> dict[str, torch.Tensor]:
     return {name: averaged(grad) for name, grad in grads_of(model).items()}
 
 
-def local_rows():
-    batch, labels = rows()
+def local_rows(absent: bool = False):
+    batch, labels = rows(absent)
     per_rank = len(batch) // dist.get_world_size()
     begin = dist.get_rank() * per_rank
     return batch, batch[begin : begin + per_rank], labels[begin : begin + per_rank]
@@ -62,10 +64,12 @@ def fresh(name: str):
 def run_case(case: str) -> dict:
     import harness.loss.guided as guided
 
-    batch, mine, labels = local_rows()
+    absent = case.endswith("-absent")
+    batch, mine, labels = local_rows(absent)
     student = fresh(case.split("-")[2])
     loss_fn = loss_for(case, student, guide_for(all_texts(batch)))
-    features, label_tensor = features_for(loss_fn, mine, labels)
+    loss_fn.source_names = SOURCE_NAMES
+    features, label_tensor = features_for(loss_fn, mine, labels, source_of(batch) if absent else None)
     shapes, original = [], guided.score_rows
 
     def spy(*args, **kwargs):  # records the logits' shape of each row chunk
@@ -84,6 +88,7 @@ def run_case(case: str) -> dict:
         "grads": averaged_grads(student),
         "diagnostics": loss_fn.diagnostics_history[-1],
         "logits_shapes": shapes,
+        "by_source": loss_fn.diagnostics_by_source(),
     }
 
 

@@ -1,9 +1,10 @@
 """One rank of ``test_distributed_study``: run under ``python -m torch.distributed.run --nproc_per_node 2``.
 
-Arguments: the output folder, the storage URL and a failure to inject (``none``; ``rank1-trial1``:
-rank 1 raises in its second trial; ``kill-rank1-trial1``: rank 1 is killed with SIGKILL there). The fake pipeline's ``fit`` runs one all-reduce per step, as
-DDP training does, and reports every step; each rank writes the configs it trained to
-``fits-<rank>.json``.
+Arguments: the output folder, the storage URL and what to inject: ``none``; ``rank1-trial1``
+(rank 1 raises in its second trial); ``kill-rank1-trial1`` (rank 1 is killed with SIGKILL there);
+``prune`` (a threshold pruner stops every trial early). The fake pipeline's ``fit`` runs one
+all-reduce per step, as DDP training does, and reports every step; each rank writes the configs
+it trained to ``fits-<rank>.json``.
 """
 
 from __future__ import annotations
@@ -48,14 +49,29 @@ class CollectivePipeline(FakePipeline):
         return super().fit(config, step_report)
 
 
+def study(fail: str):
+    """The fake study; with ``prune``, a threshold pruner stops gist at step 4 and infonce at step 5 of 5."""
+    if fail != "prune":
+        return experiment("ranked")
+    return experiment(
+        "ranked",
+        study={
+            "name": "ranked",
+            "heartbeat_interval_s": 1,
+            "grace_period_s": 3,
+            "pruner": "threshold",
+            "pruner_params": {"upper": 0.42},
+        },
+        train={"batch_size": 4, "max_steps": 5, "eval_every_steps": 1},
+    )
+
+
 def main() -> None:
     out, storage, fail = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     ranks.init_process_group(timeout_min=2)
     pipeline = CollectivePipeline(fail)
     try:
-        ranks.run_on_ranks(
-            experiment("ranked"), pipeline, runs_dir=out / "runs", storage=storage, progress=False
-        )
+        ranks.run_on_ranks(study(fail), pipeline, runs_dir=out / "runs", storage=storage, progress=False)
     finally:
         fits = [{"strategy": f["strategy"], "seed": f["seed"]} for f in pipeline.fits]
         (out / f"fits-{dist.get_rank()}.json").write_text(json.dumps(fits))

@@ -44,11 +44,12 @@ TOPICS = [
 LABELS = [0, 1, 2, 3]
 
 
-def rows() -> tuple[list[dict[str, str]], list[int]]:
+def rows(absent: bool = False) -> tuple[list[dict[str, str]], list[int]]:
     """16 (anchor, positive, negative) rows in 4 labelled topics, spread over both ranks.
 
     Row 12's anchor repeats row 2's positive (identical texts on different ranks), and texts of one
     topic recur with small changes, so the guide and the label oracle have candidates to drop.
+    With ``absent``, rows 1, 6, 9 and 14 have no negative (the placeholder is the row's anchor).
     """
     out, labels = [], []
     for i in range(16):
@@ -58,7 +59,20 @@ def rows() -> tuple[list[dict[str, str]], list[int]]:
         )
         labels.append(LABELS[i % 4])
     out[12]["anchor"] = out[2]["positive"]
+    for i in (1, 6, 9, 14) if absent else ():
+        out[i]["negative"] = out[i]["anchor"]
     return out, labels
+
+
+SOURCE_NAMES = ("even", "odd")
+
+
+def source_of(batch) -> dict[int, int]:
+    """Each pair's source: even rows from one, odd rows from the other."""
+    from harness.loss.collator import pair_keys
+
+    keys = pair_keys([r["anchor"] for r in batch], [r["positive"] for r in batch]).tolist()
+    return {int(k): i % 2 for i, k in enumerate(keys)}
 
 
 CASES = [
@@ -67,6 +81,8 @@ CASES = [
     for gradcache in (False, True)
     for student in ("transformer", "static")
 ]
+# Absent negatives (per-column present masks) and per-row sources, gathered too.
+CASES += ["gist-plain-transformer-absent", "oracle-gradcache-static-absent"]
 
 
 def student_for(kind: str):
@@ -78,7 +94,7 @@ def guide_for(texts: list[str]):
 
 
 def loss_for(case: str, student, guide) -> GuidedInBatchLoss:
-    strategy, mode, _ = case.split("-")
+    strategy, mode = case.split("-")[:2]
     params = {"match": "gist", "rate": 0.0} if strategy == "random" else {}
     return GuidedInBatchLoss(
         student,
@@ -91,8 +107,8 @@ def loss_for(case: str, student, guide) -> GuidedInBatchLoss:
     )
 
 
-def features_for(loss, batch, labels):
-    collated = make_data_collator(loss)(
+def features_for(loss, batch, labels, sources=None):
+    collated = make_data_collator(loss, source_of=sources or {})(
         [{**row, "label": label} for row, label in zip(batch, labels, strict=True)]
     )
     features = [{k[len(c) + 1 :]: v for k, v in collated.items() if k.startswith(c + "_")} for c in COLUMNS]
@@ -109,11 +125,13 @@ def grads_of(model) -> dict[str, torch.Tensor]:
 
 def reference(case: str) -> dict:
     """The 1 x 16 loss, gradients and diagnostics."""
-    batch, labels = rows()
+    absent = case.endswith("-absent")
+    batch, labels = rows(absent)
     student = student_for(case.split("-")[2])
     guide = guide_for(all_texts(batch))
     loss_fn = loss_for(case, student, guide)
-    features, label_tensor = features_for(loss_fn, batch, labels)
+    loss_fn.source_names = SOURCE_NAMES
+    features, label_tensor = features_for(loss_fn, batch, labels, source_of(batch) if absent else None)
     if case.startswith("random"):
         loss = seed_equivalent_random_loss(loss_fn, features, label_tensor)
         diagnostics = {}
@@ -121,7 +139,12 @@ def reference(case: str) -> dict:
         loss = loss_fn(features, label_tensor)
         diagnostics = loss_fn.diagnostics_history[-1]
     loss.backward()
-    return {"loss": float(loss.detach()), "grads": grads_of(student), "diagnostics": diagnostics}
+    return {
+        "loss": float(loss.detach()),
+        "grads": grads_of(student),
+        "diagnostics": diagnostics,
+        "by_source": loss_fn.diagnostics_by_source(),
+    }
 
 
 def seed_equivalent_random_loss(loss_fn, features, labels) -> torch.Tensor:
@@ -194,6 +217,11 @@ def test_two_ranks_of_8_equal_one_process_of_16(gathered, case):
     for key, value in expected["diagnostics"].items():
         if key != "guide_seconds":
             assert got["diagnostics"][key] == pytest.approx(value, abs=1e-6), key
+    if case.endswith("-absent"):  # diagnostics by source, from every rank's rows
+        assert set(got["by_source"]) == set(expected["by_source"]) == set(SOURCE_NAMES)
+        for source, row in expected["by_source"].items():
+            assert got["by_source"][source] == pytest.approx(row), source
+        assert expected["by_source"]["even"]["candidates_an1"] < 16 * 8  # absent negatives removed
 
 
 def test_agrees_with_sentence_transformers_gistembedloss_without_extra_blocks(gathered):

@@ -74,3 +74,14 @@ def test_a_failing_rank_fails_the_run_and_the_same_command_resumes(tmp_path, fai
         (arm, seed) for arm in ("infonce", "gist") for seed in (0, 1)
     )
     assert not [t for t in trials(storage) if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def test_a_trial_pruned_on_rank_0_stops_on_every_rank_at_the_same_step(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    done = launch(tmp_path, storage, fail="prune")  # a rank that trained on would hang, then time out
+    assert done.returncode == 0, done.stderr[-4000:]
+    pruned = {(t.params["arm"], t.params["seed"]): max(t.intermediate_values) for t in trials(storage)}
+    assert {t.state for t in trials(storage)} == {TrialState.PRUNED}
+    assert pruned == {("gist", 0): 4, ("gist", 1): 4, ("infonce", 0): 5, ("infonce", 1): 5}  # of 5 steps
+    rank0 = json.loads((tmp_path / "fits-0.json").read_text())
+    assert rank0 == json.loads((tmp_path / "fits-1.json").read_text()) and len(rank0) == 4
