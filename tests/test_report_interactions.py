@@ -23,15 +23,13 @@ CATEGORIES = {"t1": "STS", "t3": "STS", "t2": "Clustering"}
 
 
 def _index() -> ScoreIndex:
-    return ScoreIndex(
-        scores=SCORES, untrained={}, categories=CATEGORIES, arms=list(SCORES), in_domain={}
-    )
+    return ScoreIndex(scores=SCORES, untrained={}, categories=CATEGORIES, arms=list(SCORES), in_domain={})
 
 
 def test_an_interaction_is_a_paired_test_of_the_difference_of_gains():
     section = {"interactions": [["gist_ps", "infonce_ps", "gist_mx", "infonce_mx"]]}
     settings = report_settings(section, list(SCORES), "infonce_ps")
-    assert settings.contrasts == [("gist_ps − infonce_ps", "gist_mx − infonce_mx")]
+    assert settings.contrasts == [("(gist_ps − infonce_ps)", "(gist_mx − infonce_mx)")]
     results = contrast_results(with_gain_arms(_index(), gain_arms(settings.contrasts)), settings)
     row = next(r for r in results.rows if r.aggregate.key == "task")
     # By hand: per seed, the mean over tasks of (a − b) − (c − d).
@@ -60,10 +58,13 @@ def test_an_interaction_is_a_paired_test_of_the_difference_of_gains():
 def test_interactions_can_be_primary_and_name_missing_arms():
     section = {
         "contrasts": [["gist_ps", "infonce_ps"]],
-        "interactions": [["gist_ps", "infonce_ps", "gist_mx", "infonce_mx"], ["gist_ps", "infonce_ps", "x", "y"]],
+        "interactions": [
+            ["gist_ps", "infonce_ps", "gist_mx", "infonce_mx"],
+            ["gist_ps", "infonce_ps", "x", "y"],
+        ],
         "primary": [["gist_ps", "infonce_ps", "gist_mx", "infonce_mx"]],
     }
     settings = report_settings(section, list(SCORES), "infonce_ps")
-    assert settings.primary == [("gist_ps − infonce_ps", "gist_mx − infonce_mx")]
+    assert settings.primary == [("(gist_ps − infonce_ps)", "(gist_mx − infonce_mx)")]
     assert settings.contrasts[1] == ("gist_ps", "infonce_ps")
-    assert any("x − y" in p for p in settings.problems)
+    assert any("(x − y)" in p for p in settings.problems)

@@ -373,7 +373,9 @@ def _check_report(data: dict[str, Any]) -> Iterator[Error]:
         allowed = [[n, baseline] for n in names if n != baseline] if baseline else []
         where = "the default contrasts (each arm against the baseline)"
     interactions = section.get("interactions")
-    allowed += [list(p) for p in (interactions if isinstance(interactions, list) else []) if isinstance(p, list)]
+    allowed += [
+        list(p) for p in (interactions if isinstance(interactions, list) else []) if isinstance(p, list)
+    ]
     primary = section.get("primary")
     for i, pair in enumerate(primary if isinstance(primary, list) else []):
         if isinstance(pair, list) and len(pair) in (2, 4) and pair not in allowed:

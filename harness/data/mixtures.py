@@ -236,7 +236,7 @@ def build_mixture(
     seed: int = 0,
     max_examples: int | None = None,
     dev_fraction: float = 0.05,
-    negatives: bool | None = None,
+    negatives: bool | str | None = None,
 ) -> Mixture:
     """Loads, cleans, caps, splits and shuffles the sources of a mixture.
 

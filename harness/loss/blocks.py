@@ -188,14 +188,11 @@ def score_rows(
             candidate_ids == text_ids[1][rows].unsqueeze(1)
         )  # (b, N)
     if present is not None and any(p is not None for p in present):
-        candidate_present = torch.cat(
-            [
-                present[b.col]
-                if present[b.col] is not None
-                else torch.ones_like(text_ids[b.col], dtype=torch.bool)
-                for b in blocks
-            ]
-        )  # (N,)
+        columns = [
+            p if p is not None else torch.ones_like(i, dtype=torch.bool)
+            for p, i in zip(present, text_ids, strict=True)
+        ]
+        candidate_present = torch.cat([columns[b.col] for b in blocks])  # (N,)
         identical |= ~candidate_present.to(identical.device).unsqueeze(0)
     identical &= ~positive
     candidates = Candidates(

@@ -180,7 +180,13 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         blocks = layout(self.variant, len(features), self.contrast_anchors, self.contrast_positives)
         tally = StepTally(blocks)
         tally.guide_seconds = guide_seconds
-        self._context = {"guide": guide_embeddings, "ids": text_ids, "blocks": blocks, "tally": tally, **extra}
+        self._context = {
+            "guide": guide_embeddings,
+            "ids": text_ids,
+            "blocks": blocks,
+            "tally": tally,
+            **extra,
+        }
         self._context.update(gather=gather, offset=offset)
         try:
             if self.mini_batch_size is not None:

@@ -19,6 +19,7 @@ from harness.report.plots import Figure, all_figures
 from harness.report.provenance import Reproducibility, reproducibility, status_line, trials_table
 from harness.report.quality import guide_table
 from harness.report.settings import gain_arms, report_section, report_settings
+from harness.report.sources import source_table
 from harness.report.tables import IN_DOMAIN_MARK, Cell, Table, arm_table, category_table, task_table
 from harness.results import StudyResults
 
@@ -61,6 +62,8 @@ class Report:
     """Where the report's inputs come from, when some were recovered from an earlier rendering."""
     inputs: dict[str, bytes] = field(default_factory=dict)
     """The input files written beside the report (``inputs/``), so it rebuilds from the repository."""
+    by_source: Table | None = None
+    """Guide quality by training source and block (runs that recorded ``by_source``), else None."""
 
 
 FINDINGS_FILE = "FINDINGS.md"
@@ -134,6 +137,7 @@ def build_report(
         headline_text=headline_sentences(contrasts) or _no_contrasts(contrasts),
         headline=[arm_table(results, index), category_table(results, index), tasks],
         guide=_guide(results, recovered),
+        by_source=source_table(results),
         trials=trials_table(results),
         figures=_with_recovered(all_figures(results, index, contrasts), recovered),
         repro=reproducibility(results),
@@ -200,7 +204,5 @@ def with_gain_arms(index: ScoreIndex, gains: dict[str, tuple[str, str]]) -> Scor
     scores = dict(index.scores)
     for name, (arm, ref) in gains.items():
         a, b = index.scores.get(arm, {}), index.scores.get(ref, {})
-        scores[name] = {
-            t: {s: a[t][s] - b[t][s] for s in set(a[t]) & set(b.get(t, {}))} for t in a if t in b
-        }
+        scores[name] = {t: {s: a[t][s] - b[t][s] for s in set(a[t]) & set(b.get(t, {}))} for t in a if t in b}
     return replace(index, scores=scores)

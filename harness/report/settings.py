@@ -19,7 +19,7 @@ BOOTSTRAP_SEED = 0
 
 Contrast = tuple[str, str]
 """``(arm, reference)``: Δ is arm minus reference. An interaction ``[a, b, c, d]`` is the contrast of
-two *gain* arms, ``("a − b", "c − d")``: Δ = (a − b) − (c − d), paired by seed (``gain_arms``)."""
+two *gain* arms, ``("(a − b)", "(c − d)")``: Δ = (a − b) − (c − d), paired by seed (``gain_arms``)."""
 GAIN = " − "
 
 
@@ -62,13 +62,18 @@ def _pairs(raw: Any) -> list[Contrast]:
         if isinstance(p, list | tuple) and len(p) == 2:
             out.append((str(p[0]), str(p[1])))
         elif isinstance(p, list | tuple) and len(p) == 4:
-            out.append((f"{p[0]}{GAIN}{p[1]}", f"{p[2]}{GAIN}{p[3]}"))
+            out.append((f"({p[0]}{GAIN}{p[1]})", f"({p[2]}{GAIN}{p[3]})"))
     return out
 
 
 def gain_arms(contrasts: list[Contrast]) -> dict[str, tuple[str, str]]:
-    """The gain arms ``"a − b" -> (a, b)`` that the interactions among ``contrasts`` compare."""
-    return {name: tuple(name.split(GAIN)) for c in contrasts for name in c if GAIN in name}  # type: ignore[misc]
+    """The gain arms ``"(a − b)" -> (a, b)`` that the interactions among ``contrasts`` compare."""
+    return {
+        name: tuple(name[1:-1].split(GAIN))  # type: ignore[misc]
+        for c in contrasts
+        for name in c
+        if name.startswith("(") and GAIN in name
+    }
 
 
 def report_settings(
