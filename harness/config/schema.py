@@ -106,6 +106,9 @@ class ModelConfig(_Frozen):
     student: str | None = None
     guide: str | None = None
     """A zoo model name or a guide kind (``tfidf``, ``bm25``, ``self``, ``none``)."""
+    guide_device: str | None = Field(default=None, pattern=r"^(cpu|cuda(:\d+)?|mps)$")
+    """Where a neural guide runs (it fills the cache, or runs every batch online): ``cpu``, ``cuda``,
+    ``cuda:N`` or ``mps``; unset: the student's device. A guide on the CPU leaves a GPU to the student."""
 
 
 class SourceRef(_Frozen):

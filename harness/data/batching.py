@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.data.mixtures import Mixture, negative_policy
+from harness.data.mixtures import Mixture, negative_policy, select_negatives
 from harness.errors import UserError
 
 if TYPE_CHECKING:
@@ -53,20 +53,7 @@ def kept_negatives(mixture: Mixture, policy: str) -> list[str]:
         UserError: ``require`` while a source has no negative column (naming the sources).
     """
     has = negative_columns(mixture)
-    trained = {s: cols for s, cols in has.items() if mixture.counts.get(s)}
-    union = sorted({c for cols in trained.values() for c in cols}, key=lambda c: (len(c), c))
-    if policy == "drop":
-        return []
-    if policy == "require":
-        lacking = [s for s, cols in trained.items() if not cols or not set(union) <= set(cols)]
-        if lacking:
-            raise UserError(
-                f"negatives = true (require) but source(s) {', '.join(lacking)} have no negative column; "
-                'valid: "keep" (each source keeps its own), "shared", false (drop all)'
-            )
-    if policy in ("keep", "require"):
-        return union
-    return [c for c in union if all(c in cols for cols in trained.values())]
+    return select_negatives({s: cols for s, cols in has.items() if mixture.counts.get(s)}, policy)
 
 
 def training_sets(

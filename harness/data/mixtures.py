@@ -171,21 +171,17 @@ def negative_policy(negatives: bool | str | None, batching: str = "mixed") -> st
     return negatives
 
 
-def shared_negatives(examples: Mapping[str, list[Example]], negatives: bool | str | None) -> list[str]:
-    """The negative columns kept under a policy (see ``NEGATIVE_POLICIES``; None: ``shared``).
+def select_negatives(per_source: Mapping[str, Sequence[str]], policy: str) -> list[str]:
+    """The negative columns kept under ``policy``, given each source's negative columns.
 
     Raises:
-        UserError: ``require`` (``True``) while a source has no negative column.
+        UserError: ``require`` while a source has no negative column (naming the sources).
     """
-    policy = negative_policy(negatives)
-    per_source = {
-        s: [c for c in text_columns(ex[0]) if c.startswith("negative")] for s, ex in examples.items() if ex
-    }
     union = sorted({c for cols in per_source.values() for c in cols}, key=lambda c: (len(c), c))
     if policy == "drop":
         return []
     if policy == "require":
-        lacking = [s for s, cols in per_source.items() if not set(union) <= set(cols) or not cols]
+        lacking = [s for s, cols in per_source.items() if not cols or not set(union) <= set(cols)]
         if lacking:
             raise UserError(
                 f"negatives = true (require) but source(s) {', '.join(lacking)} have no negative column; "
@@ -194,6 +190,14 @@ def shared_negatives(examples: Mapping[str, list[Example]], negatives: bool | st
     if policy in ("keep", "require"):
         return union
     return [c for c in union if all(c in cols for cols in per_source.values())]
+
+
+def shared_negatives(examples: Mapping[str, list[Example]], negatives: bool | str | None) -> list[str]:
+    """The negative columns kept under a policy (see ``NEGATIVE_POLICIES``; None: ``shared``)."""
+    per_source = {
+        s: [c for c in text_columns(ex[0]) if c.startswith("negative")] for s, ex in examples.items() if ex
+    }
+    return select_negatives(per_source, negative_policy(negatives))
 
 
 def project(example: Example, source: str, columns: Sequence[str]) -> Example:

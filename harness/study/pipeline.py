@@ -122,6 +122,11 @@ class RealPipeline:
             "source_order": self.experiment.data.source_order,
         }
 
+    @property
+    def guide_device(self) -> str | None:
+        """The neural guide's device: ``[model] guide_device``, else the student's."""
+        return self.experiment.model.guide_device or self.device
+
     def load_student(self) -> Any:
         from harness.models import load_model
 
@@ -154,7 +159,7 @@ class RealPipeline:
                 corpus=self._corpus,
                 max_seq_len=config.max_seq_len,
                 progress=self.progress,
-                device=self.device,
+                device=self.guide_device,
             )
             self._guides[key] = (guide, time.perf_counter() - start)
             return self._guides[key]
@@ -172,7 +177,7 @@ class RealPipeline:
             )
         key = (name, max_seq_len, "online")
         if key not in self._guides:
-            model = load_model(name, device=self.device).eval().requires_grad_(False)
+            model = load_model(name, device=self.guide_device).eval().requires_grad_(False)
             if max_seq_len:
                 set_max_seq_len(model, max_seq_len)
             self._guides[key] = (model, 0.0)
