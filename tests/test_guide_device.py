@@ -10,7 +10,9 @@ from harness.study.pipeline import RealPipeline
 
 
 def _experiment(tmp_path, extra=""):
-    text = GOOD.replace('pair = "all-minilm-l6__all-mpnet-base"', 'pair = "all-minilm-l6__all-mpnet-base"' + extra)
+    text = GOOD.replace(
+        'pair = "all-minilm-l6__all-mpnet-base"', 'pair = "all-minilm-l6__all-mpnet-base"' + extra
+    )
     path = tmp_path / "exp.toml"
     path.write_text(text, encoding="utf-8")
     return load_experiment(path)
