@@ -166,7 +166,7 @@ def source_index(train_dataset: Any, sources: Sequence[str] | None) -> tuple[tup
     A ``DatasetDict``'s keys are its sources; a ``Dataset`` needs ``sources`` (one per row), else
     sources are unknown (empty map). A pair found in two sources keeps the first.
     """
-    from harness.loss.collator import pair_keys
+    from harness.loss.collator import pair_keys, text_ids
 
     if isinstance(train_dataset, dict):
         parts = [(name, d) for name, d in train_dataset.items()]
@@ -176,16 +176,14 @@ def source_index(train_dataset: Any, sources: Sequence[str] | None) -> tuple[tup
         parts = [(None, train_dataset)]
     else:
         return (), {}
-    names: list[str] = []
+    index: dict[str, int] = {}
     mapping: dict[int, int] = {}
     for name, dataset in parts:
-        keys = pair_keys(dataset["anchor"], dataset["positive"]).tolist()
+        keys = pair_keys(text_ids(dataset["anchor"]), text_ids(dataset["positive"])).tolist()
         row_names = [name] * len(keys) if name is not None else list(sources or [])
         for key, row_name in zip(keys, row_names, strict=True):
-            if row_name not in names:
-                names.append(row_name)
-            mapping.setdefault(int(key), names.index(row_name))
-    return tuple(names), mapping
+            mapping.setdefault(key, index.setdefault(row_name, len(index)))
+    return tuple(index), mapping
 
 
 def set_max_seq_len(student: Any, max_seq_len: int) -> None:

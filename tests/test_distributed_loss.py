@@ -69,9 +69,11 @@ SOURCE_NAMES = ("even", "odd")
 
 def source_of(batch) -> dict[int, int]:
     """Each pair's source: even rows from one, odd rows from the other."""
-    from harness.loss.collator import pair_keys
+    from harness.loss.collator import pair_keys, text_ids
 
-    keys = pair_keys([r["anchor"] for r in batch], [r["positive"] for r in batch]).tolist()
+    keys = pair_keys(
+        text_ids([r["anchor"] for r in batch]), text_ids([r["positive"] for r in batch])
+    ).tolist()
     return {int(k): i % 2 for i, k in enumerate(keys)}
 
 

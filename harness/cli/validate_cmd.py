@@ -22,9 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def batching_summary(experiment: Any) -> str:
     """How the study's batches are composed, e.g. ``batching per_source (proportional), negatives keep``."""
     from harness.data.mixtures import negative_policy
+    from harness.study.pipeline import planned_configs
 
-    configs = [experiment.trial_config({})]
-    configs += [experiment.trial_config(a.overrides()) for a in experiment.ablation.arms if not a.untrained]
+    configs = planned_configs(experiment)
     seen = sorted({(c.batching, negative_policy(c.negatives, c.batching)) for c in configs})
     order = experiment.data.source_order
     parts = [f"{b}{f' ({order})' if b == 'per_source' else ''}, negatives {n}" for b, n in seen]
