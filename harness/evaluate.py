@@ -133,6 +133,9 @@ _NOT_MTEB = (
     "local:EmotionClustering",
 )
 _BY_CATEGORY = sorted((*_MTEB_LOCAL, *_NOT_MTEB), key=lambda n: (TASKS.get(n).metadata.type, n))
+# offline-all with each expensive task swapped for its downsampled copy (harness/tasks/lite.py).
+_LITE_OF = {cls.downsampled_from: name for name, cls in TASKS.items() if cls.downsampled_from}
+_LITE = tuple(_LITE_OF.get(n, n) for n in _BY_CATEGORY)
 
 SUITES: Registry[Suite] = Registry("suite")
 for _registered in [
@@ -146,6 +149,12 @@ for _registered in [
         "offline-all",
         "every local task: 12 MTEB copies + 5 non-MTEB tasks, by category",
         _tasks(*_BY_CATEGORY),
+    ),
+    Suite(
+        "offline-lite",
+        "offline-all's categories, faster: STS, pair classification and TrecQA whole; SciFact, "
+        "classification and clustering downsampled (*-lite tasks, not MTEB tasks)",
+        _tasks(*_LITE),
     ),
     Suite(
         "dev",

@@ -59,3 +59,30 @@ def test_benchmark_offline_sts(benchmark, minilm, data_dir, cache):
         iterations=1,
     )
     assert table.task.nunique() == 8
+
+
+def test_padding_share_counts_padded_positions():
+    from harness.cli.bench_eval_tasks import padding_share
+
+    assert padding_share([4, 1, 4, 1], 2, longest_first=False) == 0.375  # 10 tokens in 16 positions
+    assert padding_share([4, 1, 4, 1], 2, longest_first=True) == 0.0  # (4, 4), (1, 1)
+    assert padding_share([], 2, longest_first=True) == 0.0
+
+
+def test_bench_eval_per_task_reports_each_suite_against_the_first(monkeypatch, capsys):
+    import harness.cli.bench_eval_tasks as per_task
+    import harness.models
+
+    monkeypatch.setattr(harness.models, "load_model", lambda name, device=None: object())
+    seconds = {"offline-all": 40.0, "offline-lite": 8.0}
+
+    def fake(model, suite, data_dir, batch_size):
+        task = {"suite": suite, "task": "local:x", "seconds": seconds[suite] - 1}
+        return [task, {"suite": suite, "task": "(total)", "seconds": seconds[suite]}]
+
+    monkeypatch.setattr(per_task, "measure_tasks", fake)
+    args = ["bench", "eval", "--suite", "offline-all", "--suite", "offline-lite", "--per-task", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [t["suite"] for t in out["tasks"]] == ["offline-all", "offline-lite"]
+    assert [s["speedup"] for s in out["suites"]] == [1.0, 5.0]

@@ -17,6 +17,7 @@ from harness.registry import Registry
 from harness.tasks._local import LocalTask, Role, resolve_data_dir
 from harness.tasks.classification import CLASSIFICATION_TASKS
 from harness.tasks.clustering import CLUSTERING_TASKS
+from harness.tasks.lite import LITE_TASKS
 from harness.tasks.pair_classification import PAIR_CLASSIFICATION_TASKS
 from harness.tasks.reranking import RERANKING_TASKS
 from harness.tasks.retrieval import RETRIEVAL_TASKS
@@ -32,6 +33,7 @@ _ALL_TASKS: list[type[LocalTask]] = [
     *PAIR_CLASSIFICATION_TASKS,
     *RERANKING_TASKS,
     *CLUSTERING_TASKS,
+    *LITE_TASKS,
 ]
 for _cls in _ALL_TASKS:
     TASKS.register(_cls.metadata.name, _cls)
@@ -52,6 +54,7 @@ def listing() -> list[dict[str, Any]]:
                 "name": name,
                 "category": meta.type,
                 "mteb_task": cls.hub_name or "-",
+                "downsampled_from": cls.downsampled_from or "-",
                 "main_score": meta.main_score,
                 "splits": ",".join(cls.splits_read),
                 "dev_only": cls.dev_only,

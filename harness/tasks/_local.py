@@ -112,6 +112,7 @@ class LocalTask:
     splits_read: ClassVar[dict[str, Role]] = {"test": "test"}
     hub_name: ClassVar[str | None] = None  # the MTEB task this copy reproduces, if any
     dev_only: ClassVar[bool] = False  # data for HPO objectives only, never in a final suite
+    downsampled_from: ClassVar[str | None] = None  # a lite task: the full local task it cuts down
     metadata: TaskMetadata
     dataset: Any
     data_loaded: bool

@@ -10,7 +10,7 @@ is the hub's order), so the same rows are drawn as on the hub.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from datasets import Dataset, DatasetDict
 from mteb.abstasks.classification import AbsTaskClassification
@@ -40,10 +40,50 @@ def _split(rows: list[Row], ids: dict[str, int] | None = None) -> Dataset:
     return Dataset.from_dict({"text": [r["text"] for r in rows], "label": labels})
 
 
+class ListLabels:
+    """A ``Dataset`` whose label column reads as a list, for mteb's probe.
+
+    Since datasets 4, ``dataset["label"]`` is a lazy ``Column`` that formats one row per index, so
+    mteb's per-experiment draw (``labels[i]`` for every training row) and sklearn's metrics (which
+    iterate ``y_test``) spent most of a classification task's time in ``datasets``. Reading the
+    column once as a list gives the same labels, draws and scores.
+    """
+
+    def __init__(self, dataset: Dataset, column: str) -> None:
+        self.dataset = dataset
+        self.column = column
+        self.labels = dataset[column][:]
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.labels if key == self.column else self.dataset[key]
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def select(self, indices: Any) -> Dataset:
+        return self.dataset.select(indices)
+
+
 class LocalClassification(LocalTask, AbsTaskClassification):
     """Base: ``read`` returns ``{"train": Dataset(text, label), "test": ...}`` (per subset if multilingual)."""
 
     splits_read: ClassVar[dict[str, Role]] = {"train": "train", "test": "test"}
+
+    def _undersample_data(
+        self, dataset: Dataset, experiment_num: int, idxs: list[int] | None = None
+    ) -> tuple[Dataset, list[int], list[int]]:
+        """mteb's seeded draw of ``samples_per_label`` rows per label, over labels read once."""
+        return super()._undersample_data(ListLabels(dataset, self.label_column_name), experiment_num, idxs)  # type: ignore[arg-type]
+
+    def _run_experiment(self, train_split: Dataset, eval_split: Dataset, *args: Any, **kwargs: Any) -> Any:
+        """mteb's probe fit and scores, with both label columns read once (``ListLabels``)."""
+        column = self.label_column_name
+        return super()._run_experiment(
+            ListLabels(train_split, column),  # type: ignore[arg-type]
+            ListLabels(eval_split, column),  # type: ignore[arg-type]
+            *args,
+            **kwargs,
+        )
 
     def _splits(self) -> DatasetDict:
         return self.dataset if "test" in self.dataset else next(iter(self.dataset.values()))
