@@ -292,6 +292,19 @@ def _rows(result: Any, model_name: str, seconds: float) -> list[dict[str, Any]]:
     ]
 
 
+def score_task(encoder: Any, task: Any, batch_size: int) -> Any:
+    """mteb's scores of ``task`` through ``encoder`` (no result cache, no CO2 tracking, no bars)."""
+    result = mteb.evaluate(
+        encoder,
+        task,
+        cache=None,
+        co2_tracker=False,
+        show_progress_bar=False,
+        encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
+    )
+    return result.task_results[0]
+
+
 def evaluate(
     model: SentenceTransformer,
     suite: str | Suite,
@@ -332,15 +345,8 @@ def evaluate(
     rows: list[dict[str, Any]] = []
     for task in tasks:
         start = time.perf_counter()
-        result = mteb.evaluate(
-            encoder,
-            task,
-            cache=None,
-            co2_tracker=False,
-            show_progress_bar=False,
-            encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
-        )
-        rows += _rows(result.task_results[0], name, time.perf_counter() - start)
+        result = score_task(encoder, task, batch_size)
+        rows += _rows(result, name, time.perf_counter() - start)
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.attrs.update(warmup_seconds=round(warmup_seconds, 3), texts_embedded=encoder.texts_embedded)
     return table

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import mteb
-
 
 def token_lengths(model: Any, texts: Sequence[str]) -> list[int] | None:
     """Tokens per text after truncation to ``model.max_seq_length``; ``None`` without a tokenizer."""
@@ -46,7 +44,7 @@ def measure_tasks(
 ) -> list[dict[str, Any]]:
     """One row per task of ``suite`` (see the module docstring), scored once with the shared cache."""
     from harness.embedding_cache import CachedEncoder
-    from harness.evaluate import SUITES, suite_tasks
+    from harness.evaluate import SUITES, score_task, suite_tasks
 
     suite = SUITES.get(suite) if isinstance(suite, str) else suite
     start = time.perf_counter()
@@ -62,16 +60,9 @@ def measure_tasks(
         encoder.warm(new)
         embed_s = time.perf_counter() - start
         start = time.perf_counter()
-        result = mteb.evaluate(
-            encoder,
-            task,
-            cache=None,
-            co2_tracker=False,
-            show_progress_bar=False,
-            encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
-        )
+        result = score_task(encoder, task, batch_size)
         score_s = time.perf_counter() - start
-        scores = [s["main_score"] for per in result.task_results[0].scores.values() for s in per]
+        scores = [s["main_score"] for per in result.scores.values() for s in per]
         rows.append(
             {
                 "suite": suite.name,
