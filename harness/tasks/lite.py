@@ -58,9 +58,7 @@ def stratified_sample(labels: Sequence[Hashable], n: int, seed: int = SEED) -> l
         raise UserError(f"a stratified sample needs n > 0, got {n}")
     if n >= len(labels):
         return list(range(len(labels)))
-    groups: dict[Hashable, list[int]] = {}
-    for i, label in enumerate(labels):
-        groups.setdefault(label, []).append(i)
+    groups = _by_label(labels)
     exact = {label: n * len(rows) / len(labels) for label, rows in groups.items()}
     quota = {label: int(share) for label, share in exact.items()}
     by_remainder = sorted(groups, key=lambda label: -(exact[label] - quota[label]))
@@ -73,10 +71,16 @@ def capped_per_label(labels: Sequence[Hashable], cap: int, seed: int = SEED) -> 
     """Indices (sorted) keeping at most ``cap`` rows of each label, a seeded draw within each label."""
     if cap <= 0:
         raise UserError(f"a per-label cap must be > 0, got {cap}")
+    groups = _by_label(labels)
+    return _draw(groups, {label: min(cap, len(rows)) for label, rows in groups.items()}, seed)
+
+
+def _by_label(labels: Sequence[Hashable]) -> dict[Hashable, list[int]]:
+    """Row indices of each label, labels in first-appearance order."""
     groups: dict[Hashable, list[int]] = {}
     for i, label in enumerate(labels):
         groups.setdefault(label, []).append(i)
-    return _draw(groups, {label: min(cap, len(rows)) for label, rows in groups.items()}, seed)
+    return groups
 
 
 def _draw(groups: dict[Hashable, list[int]], quota: dict[Hashable, int], seed: int) -> list[int]:
