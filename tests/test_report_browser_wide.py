@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-WIDE = Path(__file__).resolve().parents[1] / "reports" / "gist-vs-infonce-static-cls" / "index.html"
+WIDE = Path(__file__).resolve().parents[1] / "reports" / "gist-vs-infonce-static-cls-mixed" / "index.html"
 PROBE = """<script>
 window.addEventListener("load", () => {
   const table = document.getElementById("table-contrasts-per-task");
