@@ -260,3 +260,40 @@ def test_run_command_rejects_an_invalid_experiment(tmp_path, capsys):
     assert main(["run", str(bad), "--runs-dir", str(tmp_path)]) == 2
     assert "model: Field required" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_final_length_limit_scores_the_final_suite_again():
+    """``[final] max_seq_len`` re-scores even when the final suite equals the objective's."""
+    calls = []
+    pipeline = FakePipeline()
+
+    def score(model, suite):
+        calls.append((suite.suite, getattr(suite, "max_seq_len", None)))
+        return scores(0.5, suite)
+
+    same = {"suite": "dev"}
+    objective = make_objective(experiment(final=same), fit=pipeline.fit, score=score)
+    objective(optuna.trial.FixedTrial({"arm": "gist", "seed": 0}))
+    assert calls == [("dev", None)]  # the objective's scores are reused
+    calls.clear()
+    limited = experiment(final={**same, "max_seq_len": 64})
+    objective = make_objective(limited, fit=pipeline.fit, score=score)
+    objective(optuna.trial.FixedTrial({"arm": "gist", "seed": 0}))
+    assert calls == [("dev", None), ("dev", 64)]
+
+
+def test_the_pipeline_truncates_before_scoring_a_limited_final_suite(monkeypatch, tmp_path):
+    import harness.evaluate
+    import harness.train
+    from harness.study.pipeline import RealPipeline
+
+    seen = []
+    monkeypatch.setattr(harness.train, "set_max_seq_len", lambda model, n: seen.append(("limit", n)))
+    monkeypatch.setattr(
+        harness.evaluate, "evaluate", lambda model, suite, **_: seen.append(("score", suite.name))
+    )
+    exp = experiment(final={"suite": "offline-sts", "max_seq_len": 128})
+    pipeline = RealPipeline(exp, data_dir=tmp_path, progress=False)  # loads nothing until fit()
+    pipeline.score("model", exp.final)
+    pipeline.score("model", exp.objective)
+    assert seen == [("limit", 128), ("score", "offline-sts"), ("score", "dev")]

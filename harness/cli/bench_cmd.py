@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHES = ["step", "eval", "epoch"]
+BENCHES = ["step", "eval", "epoch", "lite"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -290,6 +290,12 @@ class CotrainingConfig(_Frozen):
 class FinalConfig(SuiteRef):
     """The suite every trained arm (and the untrained student) is scored on for the report."""
 
+    max_seq_len: int | None = Field(default=None, ge=4)
+    """Truncate every model to this many tokens before scoring the final suite, the untrained student
+    too; unset: a trained model keeps ``[train] max_seq_len`` while the untrained one keeps its own
+    limit (256 for all-MiniLM-L6-v2), which confounds untrained-vs-trained rows on long-text tasks
+    (SciFact). Trained-arm contrasts are unaffected either way. A saved model keeps this limit."""
+
 
 class ReportConfig(_Frozen):
     """What the report tests, declared before the study runs (``[report]``).

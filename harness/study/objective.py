@@ -107,6 +107,7 @@ def make_objective(
         final_scores = None
         if final is not None:
             same = (final.suite, final.tasks) == (experiment.objective.suite, experiment.objective.tasks)
+            same = same and not final.max_seq_len  # a final length limit scores the model again
             final_scores = objective_scores if same else score(model, final)
         if hooks.on_finish:
             outcome = TrialOutcome(arm, seed, config, run, value, objective_scores, final_scores)

@@ -299,8 +299,13 @@ class RealPipeline:
         return student, record
 
     def score(self, model: Any, suite: SuiteRef, *, progress: bool | None = None) -> Any:
+        """Scores ``model`` on ``suite``; a final suite with ``max_seq_len`` truncates the model first."""
         from harness.evaluate import evaluate
+        from harness.train import set_max_seq_len
 
+        limit = getattr(suite, "max_seq_len", None)
+        if limit:
+            set_max_seq_len(model, limit)
         return evaluate(
             model,
             suite_object(suite),

@@ -1,0 +1,230 @@
+"""``gist-harness bench lite RUN_DIR... [--model M]... --out DIR``: is the lite suite a valid proxy?
+
+Scores every saved model of the given studies (``[study] save_model = true``: ``<trial>/model/``), their
+untrained student, and any ``--model``, on the full suite and on the lite suite, then writes to DIR:
+
+* ``scores.csv``: one row per model, suite, task, split and subset (``stands_for``: the full task a lite
+  task was cut from). A trial's full-suite scores are read from the study when the study scored that
+  suite, not scored again. Written after every model, so an interrupted run resumes where it stopped.
+* ``timings.csv``: seconds per model and suite: ``task_seconds``, the sum of the tasks' own seconds
+  (without the suite's shared warm-up embedding and data loading), and ``wall_seconds``, the whole
+  ``evaluate()`` call, where it ran here (``source = measured``; ``study``: scores read from the study).
+* ``validity.json`` and ``README.md``: Spearman's ρ per task and for the category and task means, the
+  share of model pairs ordered the same, and every declared contrast of each study on both suites.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+TARGET_RHO = 0.9
+TIMING_COLUMNS = ["model", "kind", "suite", "wall_seconds", "task_seconds", "source"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lite",
+        help="validity of the lite suite: rank agreement with the full suite over saved models",
+        description="Score the saved models of RUN_DIR studies (and --model) on both suites; write "
+        "scores, timings, Spearman's rho per task and per aggregate, and contrast agreement to --out.",
+    )
+    parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR", help="study folders (runs/<study>)")
+    parser.add_argument(
+        "--model", action="append", default=[], help="also score this model name or folder (repeatable)"
+    )
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--full", default="offline-all", help="full suite (default: offline-all)")
+    parser.add_argument("--lite", default="offline-lite", help="lite suite (default: offline-lite)")
+    parser.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="data folder (default: $GIST_HARNESS_DATA)"
+    )
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+@dataclass
+class Job:
+    """One model to score: its key in the tables, what to load, and scores a study already holds."""
+
+    key: str
+    load: str
+    kind: str
+    full: Any = None  # the study's ScoreTable of the full suite, when it scored that suite
+
+
+def _jobs(studies: list[Any], models: list[str], full_suite: str) -> list[Job]:
+    from harness.errors import UserError
+
+    jobs: dict[str, Job] = {}
+    for study in studies:
+        name, student = study.manifest.study, study.manifest.student
+        same = study.manifest.final_suite == full_suite
+        saved = [t for t in study.trials if t.trial.state == "COMPLETE" and (t.folder / "model").is_dir()]
+        if not saved:
+            raise UserError(f"{study.folder}: no saved model (run the study with [study] save_model = true)")
+        if student:
+            full = study.untrained if same and study.untrained is not None else None
+            jobs.setdefault(f"untrained:{student}", Job(f"untrained:{student}", student, student, full))
+        for t in saved:
+            key = f"{name}/{t.folder.name}"
+            jobs[key] = Job(key, str(t.folder / "model"), student, t.scores if same and t.scores else None)
+    for model in models:
+        jobs.setdefault(model, Job(model, model, model))
+    return list(jobs.values())
+
+
+def _stands_for(task: str) -> str:
+    from harness.tasks import TASKS
+
+    return (TASKS.get(task).downsampled_from if task in TASKS else None) or task
+
+
+def _rows(table: Any, key: str, suite: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "model": key,
+            "suite": suite,
+            "task": r["task"],
+            "stands_for": _stands_for(r["task"]),
+            "category": r["category"],
+            "split": r["split"],
+            "subset": r["subset"],
+            "main_score": r["main_score"],
+            "seconds": r["seconds"],
+        }
+        for r in table
+    ]
+
+
+def _write_csv(frame: Any, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from harness.evaluate import SUITES, evaluate, suite_tasks
+    from harness.models import load_model
+    from harness.report.lite_validity import SCORE_COLUMNS
+    from harness.results import load_study_dir
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    for suite in (args.full, args.lite):
+        suite_tasks(SUITES.get(suite), args.data_dir)  # unknown suite or bad data folder: fail first
+    studies = [load_study_dir(p) for p in args.runs]
+    jobs = _jobs(studies, args.model, args.full)
+    args.out.mkdir(parents=True, exist_ok=True)
+    scores_path, timings_path = args.out / "scores.csv", args.out / "timings.csv"
+    scores = pd.read_csv(scores_path) if scores_path.exists() else pd.DataFrame(columns=SCORE_COLUMNS)
+    timings = pd.read_csv(timings_path) if timings_path.exists() else pd.DataFrame(columns=TIMING_COLUMNS)
+    done = set(zip(scores.model, scores.suite, strict=True))
+    for job in tqdm(jobs, desc="models", unit="model", disable=args.no_progress, file=sys.stderr):
+        model = None
+        for suite in (args.full, args.lite):
+            if (job.key, suite) in done:
+                continue
+            if suite == args.full and job.full is not None:
+                rows = _rows([r.model_dump() for r in job.full.rows], job.key, suite)
+                wall, source = None, "study"
+            else:
+                model = model or load_model(job.load, device=args.device)
+                start = time.perf_counter()
+                table = evaluate(
+                    model, suite, data_dir=args.data_dir, model_name=job.key, progress=False,
+                    batch_size=args.batch_size,
+                )  # fmt: skip
+                wall, source = round(time.perf_counter() - start, 2), "measured"
+                rows = _rows(table.to_dict(orient="records"), job.key, suite)
+            scores = pd.concat([scores, pd.DataFrame(rows, columns=SCORE_COLUMNS)], ignore_index=True)
+            timing = {
+                "model": job.key,
+                "kind": job.kind,
+                "suite": suite,
+                "wall_seconds": wall,
+                "task_seconds": round(sum(r["seconds"] or 0 for r in rows), 2),
+                "source": source,
+            }
+            timings = pd.concat([timings, pd.DataFrame([timing])], ignore_index=True)
+            _write_csv(scores, scores_path)
+            _write_csv(timings, timings_path)
+            done.add((job.key, suite))
+    return _summarise(args, studies, scores, timings)
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that writes this folder (paths as given)."""
+    parts = ["gist-harness", "bench", "lite", *map(str, args.runs)]
+    parts += [x for m in args.model for x in ("--model", m)]
+    parts += ["--out", str(args.out)]
+    parts += ["--full", args.full] if args.full != "offline-all" else []
+    parts += ["--lite", args.lite] if args.lite != "offline-lite" else []
+    return shlex.join(parts)
+
+
+def _summarise(args: argparse.Namespace, studies: list[Any], scores: Any, timings: Any) -> int:
+    from harness.errors import UserError
+    from harness.report.lite_validity import contrast_agreement, markdown, table_of, validity, with_scores
+
+    result = validity(scores, args.full, args.lite)
+    if len(result.models) < 3:
+        raise UserError(
+            f"{args.out}: {len(result.models)} model(s) scored on both suites; ρ needs at least 3"
+        )
+    agreements = {}
+    for study in studies:
+        name = study.manifest.study
+        tables: dict[str, dict[int, Any]] = {args.full: {}, args.lite: {}}
+        for t in study.trials:
+            key = f"{name}/{t.folder.name}" if t.folder else None
+            for suite in tables:
+                rows = scores[(scores.model == key) & (scores.suite == suite)]
+                if len(rows):
+                    tables[suite][t.trial.number] = table_of(rows)
+        renamed = {
+            stands: task
+            for task, stands in scores.loc[scores.suite == args.lite, ["task", "stands_for"]].itertuples(
+                index=False
+            )
+        }
+        agreements[name] = contrast_agreement(
+            with_scores(study, tables[args.full], None),
+            with_scores(study, tables[args.lite], None, renamed),
+        )
+    meta = {
+        "command": _command(args),
+        "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "full": args.full,
+        "lite": args.lite,
+        "target_rho": TARGET_RHO,
+    }
+    (args.out / "README.md").write_text(markdown(result, agreements, timings, meta), encoding="utf-8")
+    payload = {
+        **meta,
+        "models": result.models,
+        "aggregates": result.aggregates.to_dict(orient="records"),
+        "per_task": result.per_task.to_dict(orient="records"),
+        "contrasts": {k: v.to_dict(orient="records") for k, v in agreements.items()},
+    }
+    (args.out / "validity.json").write_text(
+        json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    cat = result.aggregates.set_index("aggregate").loc["mean over categories"]
+    print(
+        f"{len(result.models)} models: rho {cat.rho:.3f} on the mean over categories, "
+        f"{cat.pair_agreement:.1%} of model pairs ordered the same; wrote {args.out}/README.md"
+    )
+    return 0
