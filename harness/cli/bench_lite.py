@@ -184,22 +184,18 @@ def _summarise(args: argparse.Namespace, studies: list[Any], scores: Any, timing
         raise UserError(
             f"{args.out}: {len(result.models)} model(s) scored on both suites; ρ needs at least 3"
         )
+    lite_rows = scores.loc[scores.suite == args.lite, ["task", "stands_for"]]
+    renamed = {stands: task for task, stands in lite_rows.itertuples(index=False)}
+    by_model = dict(tuple(scores.groupby(["model", "suite"])))
     agreements = {}
     for study in studies:
         name = study.manifest.study
         tables: dict[str, dict[int, Any]] = {args.full: {}, args.lite: {}}
         for t in study.trials:
-            key = f"{name}/{t.folder.name}" if t.folder else None
             for suite in tables:
-                rows = scores[(scores.model == key) & (scores.suite == suite)]
-                if len(rows):
+                rows = by_model.get((f"{name}/{t.folder.name}", suite)) if t.folder else None
+                if rows is not None:
                     tables[suite][t.trial.number] = table_of(rows)
-        renamed = {
-            stands: task
-            for task, stands in scores.loc[scores.suite == args.lite, ["task", "stands_for"]].itertuples(
-                index=False
-            )
-        }
         agreements[name] = contrast_agreement(
             with_scores(study, tables[args.full], None),
             with_scores(study, tables[args.lite], None, renamed),

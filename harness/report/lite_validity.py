@@ -25,7 +25,7 @@ from harness.report.build import with_gain_arms
 from harness.report.contrasts import contrast_results, verdict
 from harness.report.load import score_index
 from harness.report.settings import gain_arms, report_section, report_settings
-from harness.results import ScoreRow, ScoreTable, StudyResults
+from harness.results import ScoreTable, StudyResults, score_table
 
 SCORE_COLUMNS = [
     "model",
@@ -169,12 +169,8 @@ def with_scores(
 
 
 def table_of(rows: pd.DataFrame) -> ScoreTable:
-    """A :class:`ScoreTable` of one model's tidy rows (``SCORE_COLUMNS``)."""
-    fields = set(ScoreRow.model_fields)
-    records = rows.assign(metric="").to_dict(orient="records")
-    return ScoreTable(
-        rows=[ScoreRow.model_validate({k: v for k, v in r.items() if k in fields}) for r in records]
-    )
+    """A :class:`ScoreTable` of one model's tidy rows (``SCORE_COLUMNS``; scores.csv keeps no metric)."""
+    return score_table(rows.assign(metric=""))
 
 
 def contrast_agreement(full: StudyResults, lite: StudyResults) -> pd.DataFrame:
