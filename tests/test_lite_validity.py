@@ -159,8 +159,11 @@ def fake_scorer(monkeypatch):
     by_key["untrained:all-minilm-l6"] = study.untrained
 
     def evaluate(model, suite, *, model_name, **_):
-        calls.append((model_name, suite))
         rows = [r.model_dump() for r in by_key[model_name].rows]
+        if not isinstance(suite, str):  # a Suite: the full suite's cut tasks only (--whole-from-lite)
+            calls.append((model_name, "cut:" + suite.name))
+            return pd.DataFrame([r for r in rows if r["task"] in {t.name for t in suite.tasks}])
+        calls.append((model_name, suite))
         for r in rows:
             if r["task"] == B77:
                 r["task"], r["main_score"] = B77_LITE, r["main_score"] + 0.01
@@ -199,6 +202,70 @@ def test_bench_lite_reads_full_scores_from_the_study_scores_lite_and_resumes(tmp
     assert main(args) == 0
     assert fake_scorer == []  # everything was in scores.csv
     assert len(pd.read_csv(out / "scores.csv")) == len(scores)
+
+
+def test_bench_lite_whole_from_lite_scores_only_the_cut_tasks_on_the_full_suite(tmp_path, fake_scorer):
+    runs = _study_with_models(tmp_path)
+    out = tmp_path / "lite-validity"
+    args = ["bench", "lite", str(runs), "--out", str(out), "--whole-from-lite", "--no-progress"]
+    assert main(args) == 0
+    # the study scored offline-mteb: both suites are scored here, lite first, then offline-all's cut tasks
+    assert len(fake_scorer) == 20
+    assert {s for _, s in fake_scorer[::2]} == {"offline-lite"}
+    assert {s for _, s in fake_scorer[1::2]} == {"cut:offline-all"}
+    scores = pd.read_csv(out / "scores.csv").set_index(["model", "suite", "task"]).main_score
+    untrained = "untrained:all-minilm-l6"
+    for task in ("local:STSBenchmark", "local:SICK-R"):  # whole tasks: copied from the lite scores
+        assert scores[untrained, "offline-all", task] == scores[untrained, "offline-lite", task]
+    b77_full, b77_lite = scores[untrained, "offline-all", B77], scores[untrained, "offline-lite", B77_LITE]
+    assert b77_lite == pytest.approx(b77_full + 0.01)  # the cut task: scored on its own
+    timings = pd.read_csv(out / "timings.csv")
+    full = timings[timings.suite == "offline-all"]
+    assert set(full.source) == {"cut tasks measured"} and full.wall_seconds.isna().all()
+    assert "--whole-from-lite" in json.loads((out / "validity.json").read_text())["command"]
+
+
+def test_bench_lite_reads_lite_scores_from_a_study_that_scored_the_lite_suite(tmp_path, fake_scorer):
+    runs = _study_with_models(tmp_path)
+    out = tmp_path / "lite-validity"
+    # offline-mteb plays the lite suite here: the study's own final suite, so nothing is scored for it
+    args = ["bench", "lite", str(runs), "--out", str(out), "--full", "offline-lite"]
+    assert main([*args, "--lite", "offline-mteb", "--no-progress"]) == 0
+    assert len(fake_scorer) == 10 and {s for _, s in fake_scorer} == {"offline-lite"}
+    timings = pd.read_csv(out / "timings.csv")
+    assert set(timings.loc[timings.suite == "offline-mteb", "source"]) == {"study"}
+
+
+def test_bench_lite_scores_seed_by_seed_and_summarises_when_interrupted(
+    tmp_path, fake_scorer, monkeypatch, capsys
+):
+    import harness.evaluate as evaluate_module
+
+    runs = _study_with_models(tmp_path)
+    out = tmp_path / "lite-validity"
+    args = ["bench", "lite", str(runs), "--out", str(out), "--full", "offline-mteb", "--no-progress"]
+    scorer = evaluate_module.evaluate
+
+    def interrupted(model, suite, *, model_name, **kwargs):
+        if len(fake_scorer) == 5:
+            raise KeyboardInterrupt
+        return scorer(model, suite, model_name=model_name, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "evaluate", interrupted)
+    assert main(args) == 0
+    assert "interrupted: summarising the models scored so far" in capsys.readouterr().err
+    study = load_study_dir(runs)
+    seed_of = {f"fixture-ablation/{t.folder.name}": t.trial.seed for t in study.trials}
+    # the untrained student, then seed 0 of every arm before any seed 1
+    assert [seed_of.get(m) for m, _ in fake_scorer] == [None, 0, 0, 0, 1]
+    payload = json.loads((out / "validity.json").read_text())
+    assert len(payload["models"]) == 5
+
+    monkeypatch.setattr(evaluate_module, "evaluate", scorer)
+    fake_scorer.clear()
+    assert main(args) == 0
+    assert len(fake_scorer) == 5  # the rest
+    assert len(json.loads((out / "validity.json").read_text())["models"]) == 10
 
 
 def test_bench_lite_needs_saved_models(tmp_path, fake_scorer, capsys):

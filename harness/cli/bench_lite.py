@@ -8,7 +8,8 @@ untrained student, and any ``--model``, on the full suite and on the lite suite,
   suite, not scored again. Written after every model, so an interrupted run resumes where it stopped.
 * ``timings.csv``: seconds per model and suite: ``task_seconds``, the sum of the tasks' own seconds
   (without the suite's shared warm-up embedding and data loading), and ``wall_seconds``, the whole
-  ``evaluate()`` call, where it ran here (``source = measured``; ``study``: scores read from the study).
+  ``evaluate()`` call, where it ran here (``source = measured``; ``study``: scores read from the study;
+  ``cut tasks measured``: ``--whole-from-lite``).
 * ``validity.json`` and ``README.md``: Spearman's ρ per task and for the category and task means, the
   share of model pairs ordered the same, and every declared contrast of each study on both suites.
 """
@@ -21,7 +22,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data-dir", type=Path, metavar="DIR", help="data folder (default: $GIST_HARNESS_DATA)"
     )
+    parser.add_argument(
+        "--whole-from-lite",
+        action="store_true",
+        help="on the full suite score only the tasks the lite suite cuts; copy the shared whole tasks "
+        "from the model's lite scores",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -61,24 +68,33 @@ class Job:
     load: str
     kind: str
     full: Any = None  # the study's ScoreTable of the full suite, when it scored that suite
+    lite: Any = None  # the study's ScoreTable of the lite suite, when it scored that suite
 
 
-def _jobs(studies: list[Any], models: list[str], full_suite: str) -> list[Job]:
+def _held(table: Any, final: str, suite: str) -> Any:
+    """A study's score table for ``suite`` when the study's final suite was that suite, else None."""
+    return table if final == suite and table else None
+
+
+def _jobs(studies: list[Any], models: list[str], full_suite: str, lite_suite: str) -> list[Job]:
     from harness.errors import UserError
 
     jobs: dict[str, Job] = {}
     for study in studies:
         name, student = study.manifest.study, study.manifest.student
-        same = study.manifest.final_suite == full_suite
+        final = study.manifest.final_suite
         saved = [t for t in study.trials if t.trial.state == "COMPLETE" and (t.folder / "model").is_dir()]
+        saved.sort(key=lambda t: (t.trial.seed or 0, t.trial.number))  # seed by seed: every arm early
         if not saved:
             raise UserError(f"{study.folder}: no saved model (run the study with [study] save_model = true)")
         if student:
-            full = study.untrained if same and study.untrained is not None else None
-            jobs.setdefault(f"untrained:{student}", Job(f"untrained:{student}", student, student, full))
+            key = f"untrained:{student}"
+            full, lite = _held(study.untrained, final, full_suite), _held(study.untrained, final, lite_suite)
+            jobs.setdefault(key, Job(key, student, student, full, lite))
         for t in saved:
             key = f"{name}/{t.folder.name}"
-            jobs[key] = Job(key, str(t.folder / "model"), student, t.scores if same and t.scores else None)
+            full, lite = _held(t.scores, final, full_suite), _held(t.scores, final, lite_suite)
+            jobs[key] = Job(key, str(t.folder / "model"), student, full, lite)
     for model in models:
         jobs.setdefault(model, Job(model, model, model))
     return list(jobs.values())
@@ -115,31 +131,70 @@ def _write_csv(frame: Any, path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
-    from tqdm.auto import tqdm
 
-    from harness.evaluate import SUITES, evaluate, suite_tasks
-    from harness.models import load_model
+    from harness.errors import UserError
+    from harness.evaluate import SUITES, suite_tasks
     from harness.report.lite_validity import SCORE_COLUMNS
     from harness.results import load_study_dir
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     for suite in (args.full, args.lite):
         suite_tasks(SUITES.get(suite), args.data_dir)  # unknown suite or bad data folder: fail first
+    full, lite = SUITES.get(args.full), SUITES.get(args.lite)
+    if args.whole_from_lite and not set(full.tasks) & set(lite.tasks):
+        raise UserError(f"--whole-from-lite: {args.full} and {args.lite} share no whole task")
     studies = [load_study_dir(p) for p in args.runs]
-    jobs = _jobs(studies, args.model, args.full)
+    jobs = _jobs(studies, args.model, args.full, args.lite)
     args.out.mkdir(parents=True, exist_ok=True)
-    scores_path, timings_path = args.out / "scores.csv", args.out / "timings.csv"
-    scores = pd.read_csv(scores_path) if scores_path.exists() else pd.DataFrame(columns=SCORE_COLUMNS)
-    timings = pd.read_csv(timings_path) if timings_path.exists() else pd.DataFrame(columns=TIMING_COLUMNS)
+    paths = args.out / "scores.csv", args.out / "timings.csv"
+    scores, timings = (
+        pd.read_csv(path) if path.exists() else pd.DataFrame(columns=columns)
+        for path, columns in zip(paths, (SCORE_COLUMNS, TIMING_COLUMNS), strict=True)
+    )
+    try:
+        scores, timings = _score(args, jobs, scores, timings)
+    except KeyboardInterrupt:  # everything scored so far is on disk: summarise it
+        print("interrupted: summarising the models scored so far (rerun to continue)", file=sys.stderr)
+        scores, timings = (
+            pd.read_csv(path) if path.exists() else frame
+            for path, frame in zip(paths, (scores, timings), strict=True)
+        )
+    return _summarise(args, studies, scores, timings)
+
+
+def _score(args: argparse.Namespace, jobs: list[Job], scores: Any, timings: Any) -> tuple[Any, Any]:
+    """Scores every job on both suites (what ``scores`` lacks), writing both CSVs after each suite."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from harness.evaluate import SUITES, evaluate
+    from harness.models import load_model
+    from harness.report.lite_validity import SCORE_COLUMNS
+
+    full, lite = SUITES.get(args.full), SUITES.get(args.lite)
+    cut = replace(full, tasks=tuple(t for t in full.tasks if t not in lite.tasks))
+    whole = {t.name for t in full.tasks if t in lite.tasks}
+    order = (args.lite, args.full) if args.whole_from_lite else (args.full, args.lite)
     done = set(zip(scores.model, scores.suite, strict=True))
     for job in tqdm(jobs, desc="models", unit="model", disable=args.no_progress, file=sys.stderr):
         model = None
-        for suite in (args.full, args.lite):
+        for suite in order:
             if (job.key, suite) in done:
                 continue
-            if suite == args.full and job.full is not None:
-                rows = _rows([r.model_dump() for r in job.full.rows], job.key, suite)
+            held = job.full if suite == args.full else job.lite
+            if held is not None:
+                rows = _rows([r.model_dump() for r in held.rows], job.key, suite)
                 wall, source = None, "study"
+            elif suite == args.full and args.whole_from_lite:
+                model = model or load_model(job.load, device=args.device)
+                table = evaluate(
+                    model, cut, data_dir=args.data_dir, model_name=job.key, progress=False,
+                    batch_size=args.batch_size,
+                )  # fmt: skip
+                mine = (scores.model == job.key) & (scores.suite == args.lite) & scores.task.isin(whole)
+                copied = scores[mine].assign(suite=suite).to_dict(orient="records")
+                rows = _rows(table.to_dict(orient="records"), job.key, suite) + copied
+                wall, source = None, "cut tasks measured"
             else:
                 model = model or load_model(job.load, device=args.device)
                 start = time.perf_counter()
@@ -159,10 +214,10 @@ def run(args: argparse.Namespace) -> int:
                 "source": source,
             }
             timings = pd.concat([timings, pd.DataFrame([timing])], ignore_index=True)
-            _write_csv(scores, scores_path)
-            _write_csv(timings, timings_path)
+            _write_csv(scores, args.out / "scores.csv")
+            _write_csv(timings, args.out / "timings.csv")
             done.add((job.key, suite))
-    return _summarise(args, studies, scores, timings)
+    return scores, timings
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -172,6 +227,7 @@ def _command(args: argparse.Namespace) -> str:
     parts += ["--out", str(args.out)]
     parts += ["--full", args.full] if args.full != "offline-all" else []
     parts += ["--lite", args.lite] if args.lite != "offline-lite" else []
+    parts += ["--whole-from-lite"] if args.whole_from_lite else []
     return shlex.join(parts)
 
 

@@ -339,7 +339,8 @@ def markdown(result: Validity, agreements: dict[str, pd.DataFrame], timings: pd.
         "a task needed beyond the suite's shared warm-up, and mteb's scoring), available for every model. "
         "Wall seconds: the whole `evaluate()` call (data loading, the shared warm-up embedding of all the "
         "suite's texts, every task), only for models scored here on that suite (`–` where the study's "
-        "own scores were read instead). Timings taken beside other work are upper bounds.",
+        "own scores were read instead, or where only the cut tasks were scored: `--whole-from-lite`). "
+        "Timings taken beside other work are upper bounds.",
         "",
         *_table(
             [
