@@ -1,17 +1,25 @@
 """``gist-harness bench lite RUN_DIR... [--model M]... --out DIR``: is the lite suite a valid proxy?
 
 Scores every saved model of the given studies (``[study] save_model = true``: ``<trial>/model/``), their
-untrained student, and any ``--model``, on the full suite and on the lite suite, then writes to DIR:
+untrained student, and any ``--model``, on the full suite and on the lite suite, seed by seed (every arm
+early), then writes to DIR:
 
 * ``scores.csv``: one row per model, suite, task, split and subset (``stands_for``: the full task a lite
-  task was cut from). A trial's full-suite scores are read from the study when the study scored that
-  suite, not scored again. Written after every model, so an interrupted run resumes where it stopped.
+  task was cut from). A trial's scores on either suite are read from the study when the study's final
+  suite was that suite, not scored again. Written after every model, so an interrupted run resumes
+  where it stopped; Ctrl-C (SIGINT) summarises the models scored so far.
 * ``timings.csv``: seconds per model and suite: ``task_seconds``, the sum of the tasks' own seconds
   (without the suite's shared warm-up embedding and data loading), and ``wall_seconds``, the whole
   ``evaluate()`` call, where it ran here (``source = measured``; ``study``: scores read from the study;
-  ``cut tasks measured``: ``--whole-from-lite``).
+  ``cut tasks measured``: ``--whole-from-lite``, both left empty).
 * ``validity.json`` and ``README.md``: Spearman's ρ per task and for the category and task means, the
   share of model pairs ordered the same, and every declared contrast of each study on both suites.
+
+With ``--whole-from-lite`` only the tasks the lite suite cuts (``*-lite``) are scored on the full suite;
+the tasks both suites hold whole (STS, pair classification, TrecQA) are copied from the model's lite
+scores: they are the same task objects, scored identically (``tests/test_lite_validity.py`` checks this
+on real models). That about halves a transformer's full-suite cost; time the full suite with
+``gist-harness bench eval`` instead.
 """
 
 from __future__ import annotations
@@ -210,7 +218,10 @@ def _score(args: argparse.Namespace, jobs: list[Job], scores: Any, timings: Any)
                 "kind": job.kind,
                 "suite": suite,
                 "wall_seconds": wall,
-                "task_seconds": round(sum(r["seconds"] or 0 for r in rows), 2),
+                # a cut-only run's task seconds miss the cut tasks' warm-up embedding: not comparable
+                "task_seconds": None
+                if source == "cut tasks measured"
+                else round(sum(r["seconds"] or 0 for r in rows), 2),
                 "source": source,
             }
             timings = pd.concat([timings, pd.DataFrame([timing])], ignore_index=True)

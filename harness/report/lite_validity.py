@@ -336,7 +336,8 @@ def markdown(result: Validity, agreements: dict[str, pd.DataFrame], timings: pd.
         "## Time per model",
         "",
         "Median seconds per model. Task seconds: the sum of the tasks' own scoring time (embedding that "
-        "a task needed beyond the suite's shared warm-up, and mteb's scoring), available for every model. "
+        "a task needed beyond the suite's shared warm-up, and mteb's scoring), for every model but those "
+        "whose full suite was scored on its cut tasks only (`--whole-from-lite`). "
         "Wall seconds: the whole `evaluate()` call (data loading, the shared warm-up embedding of all the "
         "suite's texts, every task), only for models scored here on that suite (`–` where the study's "
         "own scores were read instead, or where only the cut tasks were scored: `--whole-from-lite`). "
