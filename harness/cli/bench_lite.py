@@ -154,19 +154,21 @@ def run(args: argparse.Namespace) -> int:
     studies = [load_study_dir(p) for p in args.runs]
     jobs = _jobs(studies, args.model, args.full, args.lite)
     args.out.mkdir(parents=True, exist_ok=True)
-    paths = args.out / "scores.csv", args.out / "timings.csv"
-    scores, timings = (
-        pd.read_csv(path) if path.exists() else pd.DataFrame(columns=columns)
-        for path, columns in zip(paths, (SCORE_COLUMNS, TIMING_COLUMNS), strict=True)
-    )
+
+    def written() -> tuple[Any, Any]:
+        return tuple(
+            pd.read_csv(path) if path.exists() else pd.DataFrame(columns=columns)
+            for path, columns in (
+                (args.out / "scores.csv", SCORE_COLUMNS),
+                (args.out / "timings.csv", TIMING_COLUMNS),
+            )
+        )
+
     try:
-        scores, timings = _score(args, jobs, scores, timings)
+        scores, timings = _score(args, jobs, *written())
     except KeyboardInterrupt:  # everything scored so far is on disk: summarise it
         print("interrupted: summarising the models scored so far (rerun to continue)", file=sys.stderr)
-        scores, timings = (
-            pd.read_csv(path) if path.exists() else frame
-            for path, frame in zip(paths, (scores, timings), strict=True)
-        )
+        scores, timings = written()
     return _summarise(args, studies, scores, timings)
 
 
