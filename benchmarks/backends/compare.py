@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from importlib.metadata import version
@@ -79,7 +80,7 @@ def main() -> None:
         "command": f"python benchmarks/backends/compare.py --model {args.model} --suite {args.suite} "
         f"--backend {args.backend} --ov-precision {args.ov_precision} --out {args.out}",
         "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "versions": {p: version(p) for p in ("torch", "transformers", "sentence-transformers")},
         "max_abs_score_diff": worst,
         "speedup_wall": round(speedup, 3),
