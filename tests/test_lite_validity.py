@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from harness.cli import main
 from harness.report.lite_validity import (
+    _same_conclusion,
     contrast_agreement,
     pair_agreement,
     table_of,
@@ -133,6 +135,21 @@ def test_contrast_agreement_flags_a_reversed_winner():
     ]
     assert not row.same_winner
     assert row.delta_lite * row.delta_full < 0
+
+
+def test_same_conclusion_asks_whether_both_suites_find_the_same_winner_or_neither_finds_one():
+    study = load_study_dir(FIXTURE)
+    same = contrast_agreement(_full(study), _lite_twin(study, {}))
+    assert same.same_conclusion.eq(True).all()  # identical scores: identical tests
+
+    def row(delta: float, p_holm: float | None, n: int = 3) -> SimpleNamespace:
+        return SimpleNamespace(delta=SimpleNamespace(mean=delta, n=n), p_holm=p_holm)
+
+    assert _same_conclusion(row(-0.0001, 1.0), row(0.0004, 1.0), 0.05)  # a tie both ways: no winner
+    assert not _same_conclusion(row(0.002, 0.139), row(0.002, 0.045), 0.05)  # significant on one only
+    assert not _same_conclusion(row(0.02, 0.01), row(-0.02, 0.01), 0.05)  # opposite winners
+    assert _same_conclusion(row(0.02, 0.01), row(0.01, 0.04), 0.05)
+    assert _same_conclusion(row(0.02, None, n=1), row(0.02, None, n=1), 0.05) is None  # no test
 
 
 # --- gist-harness bench lite, with the scorer replaced by the fixture's scores ------------------------
@@ -267,6 +284,29 @@ def test_bench_lite_scores_seed_by_seed_and_summarises_when_interrupted(
     assert main(args) == 0
     assert len(fake_scorer) == 5  # the rest
     assert len(json.loads((out / "validity.json").read_text())["models"]) == 10
+
+
+def test_bench_lite_rebuilds_its_readme_from_a_report_folder_once_runs_are_gone(tmp_path, fake_scorer):
+    runs = _study_with_models(tmp_path)
+    out = tmp_path / "lite-validity"
+    assert (
+        main(["bench", "lite", str(runs), "--out", str(out), "--full", "offline-mteb", "--no-progress"]) == 0
+    )
+    assert main(["report", str(runs), "--out", str(tmp_path / "reports")]) == 0
+    before = json.loads((out / "validity.json").read_text())
+    shutil.rmtree(runs)
+    fake_scorer.clear()
+    report = tmp_path / "reports" / "fixture-ablation"
+    assert (
+        main(["bench", "lite", str(report), "--out", str(out), "--full", "offline-mteb", "--no-progress"])
+        == 0
+    )
+    assert fake_scorer == []  # a report folder scores nothing
+    after = json.loads((out / "validity.json").read_text())
+    assert after["command"].startswith(f"gist-harness bench lite {report} ")
+    assert after["contrasts"] == before["contrasts"]  # the same contrasts, from the report's inputs
+    assert after["contrasts"]["fixture-ablation"]  # not an empty table
+    assert after["aggregates"] == before["aggregates"]
 
 
 def test_bench_lite_needs_saved_models(tmp_path, fake_scorer, capsys):

@@ -15,6 +15,11 @@ early), then writes to DIR:
 * ``validity.json`` and ``README.md``: Spearman's ρ per task and for the category and task means, the
   share of model pairs ordered the same, and every declared contrast of each study on both suites.
 
+A RUN_DIR may also be a report folder (``reports/<study>``, which keeps its manifest and trials but no
+models): it scores nothing and adds its study's declared contrasts, computed on the scores DIR already
+holds for that study's trials (keys ``<study>/trial-NNNN``). That rebuilds a folder's README after the
+study's ``runs/`` folder is gone.
+
 With ``--whole-from-lite`` only the tasks the lite suite cuts (``*-lite``) are scored on the full suite;
 the tasks both suites hold whole (STS, pair classification, TrecQA) are copied from the model's lite
 scores: they are the same task objects, scored identically (``tests/test_lite_validity.py`` checks this
@@ -46,7 +51,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Score the saved models of RUN_DIR studies (and --model) on both suites; write "
         "scores, timings, Spearman's rho per task and per aggregate, and contrast agreement to --out.",
     )
-    parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR", help="study folders (runs/<study>)")
+    parser.add_argument(
+        "runs",
+        nargs="*",
+        type=Path,
+        metavar="RUN_DIR",
+        help="study folders (runs/<study>) whose saved models to score, or report folders "
+        "(reports/<study>) whose declared contrasts to compute from DIR's scores",
+    )
     parser.add_argument(
         "--model", action="append", default=[], help="also score this model name or folder (repeatable)"
     )
@@ -77,6 +89,13 @@ class Job:
     kind: str
     full: Any = None  # the study's ScoreTable of the full suite, when it scored that suite
     lite: Any = None  # the study's ScoreTable of the lite suite, when it scored that suite
+
+
+def _report_only(path: Path) -> bool:
+    """A report folder (``inputs/manifest.json``, no models) rather than a study's ``runs/`` folder."""
+    from harness.report.inputs import is_report_dir
+
+    return not (path / "manifest.json").exists() and is_report_dir(path)
 
 
 def _held(table: Any, final: str, suite: str) -> Any:
@@ -142,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.errors import UserError
     from harness.evaluate import SUITES, suite_tasks
+    from harness.report.inputs import load_report_dir
     from harness.report.lite_validity import SCORE_COLUMNS
     from harness.results import load_study_dir
 
@@ -151,8 +171,9 @@ def run(args: argparse.Namespace) -> int:
     full, lite = SUITES.get(args.full), SUITES.get(args.lite)
     if args.whole_from_lite and not set(full.tasks) & set(lite.tasks):
         raise UserError(f"--whole-from-lite: {args.full} and {args.lite} share no whole task")
-    studies = [load_study_dir(p) for p in args.runs]
-    jobs = _jobs(studies, args.model, args.full, args.lite)
+    studies = [load_report_dir(p).results if _report_only(p) else load_study_dir(p) for p in args.runs]
+    runs = [s for s, p in zip(studies, args.runs, strict=True) if not _report_only(p)]
+    jobs = _jobs(runs, args.model, args.full, args.lite)
     args.out.mkdir(parents=True, exist_ok=True)
 
     def written() -> tuple[Any, Any]:
@@ -247,6 +268,7 @@ def _command(args: argparse.Namespace) -> str:
 def _summarise(args: argparse.Namespace, studies: list[Any], scores: Any, timings: Any) -> int:
     from harness.errors import UserError
     from harness.report.lite_validity import contrast_agreement, markdown, table_of, validity, with_scores
+    from harness.results import trial_dirname
 
     result = validity(scores, args.full, args.lite)
     if len(result.models) < 3:
@@ -262,7 +284,7 @@ def _summarise(args: argparse.Namespace, studies: list[Any], scores: Any, timing
         tables: dict[str, dict[int, Any]] = {args.full: {}, args.lite: {}}
         for t in study.trials:
             for suite in tables:
-                rows = by_model.get((f"{name}/{t.folder.name}", suite)) if t.folder else None
+                rows = by_model.get((f"{name}/{trial_dirname(t.trial.number)}", suite))
                 if rows is not None:
                     tables[suite][t.trial.number] = table_of(rows)
         agreements[name] = contrast_agreement(

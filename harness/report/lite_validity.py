@@ -205,9 +205,42 @@ def contrast_agreement(full: StudyResults, lite: StudyResults) -> pd.DataFrame:
                 "verdict_full": verdict(f, results["full"].settings.alpha),
                 "verdict_lite": verdict(li, results["lite"].settings.alpha),
                 "same_winner": _sign(f.delta.mean) == _sign(li.delta.mean),
+                "same_conclusion": _same_conclusion(f, li, results["full"].settings.alpha),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _conclusion(row: Any, alpha: float) -> int | None:
+    """+1 or -1: the seed-level test finds that sign after Holm; 0: it finds no difference; None: no test."""
+    if row.delta.n < 2 or row.p_holm is None:
+        return None
+    return _sign(row.delta.mean) if row.p_holm < alpha else 0
+
+
+def _same_conclusion(full: Any, lite: Any, alpha: float) -> bool | None:
+    """Whether a reader draws the same conclusion from both suites: both find the same winner after
+    Holm, or neither finds a difference. ``None`` where either suite has no seed-level test."""
+    a, b = _conclusion(full, alpha), _conclusion(lite, alpha)
+    return None if a is None or b is None else a == b
+
+
+def _conclusion_line(primary_rows: pd.DataFrame) -> str:
+    """The verdict line on conclusions: only contrasts with a seed-level test on both suites count."""
+    tested = primary_rows["same_conclusion"].dropna() if "same_conclusion" in primary_rows else []
+    if not len(tested):
+        return "- Same conclusion on both suites: no primary contrast has a seed-level test on both."
+    return (
+        "- Declared primary contrasts with the same conclusion on both suites (mean over categories; the "
+        "same winner significant after Holm, or no significant difference on either): "
+        f"**{int(tested.astype(bool).sum())} of {len(tested)}** with a seed-level test."
+    )
+
+
+def _yes_no(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return "yes" if value else "**no**"
 
 
 def _sign(value: float | None) -> int:
@@ -282,6 +315,7 @@ def markdown(result: Validity, agreements: dict[str, pd.DataFrame], timings: pd.
         "pairs are ordered the same way.",
         f"- Declared primary contrasts with the same winner on both suites (mean over categories): "
         f"**{int(primary_rows.same_winner.sum())} of {len(primary_rows)}** (target: all).",
+        _conclusion_line(primary_rows),
         "",
         "## Rank agreement over the models",
         "",
@@ -324,12 +358,13 @@ def markdown(result: Validity, agreements: dict[str, pd.DataFrame], timings: pd.
             continue
         lines += _table(
             ["contrast", "aggregate", "seeds", f"Δ {full}", f"Δ {lite}", f"Holm p {full}", f"Holm p {lite}",
-             "same winner", f"verdict {full}", f"verdict {lite}"],
+             "same winner", "same conclusion", f"verdict {full}", f"verdict {lite}"],
             [[r.contrast + (" (primary)" if r.primary else ""), r.summary, str(r.seeds),
               _num(100 * r.delta_full, 2, True), _num(100 * r.delta_lite, 2, True), _num(r.p_holm_full),
-              _num(r.p_holm_lite), "yes" if r.same_winner else "**no**", r.verdict_full, r.verdict_lite]
+              _num(r.p_holm_lite), "yes" if r.same_winner else "**no**", _yes_no(r.same_conclusion),
+              r.verdict_full, r.verdict_lite]
              for r in frame.itertuples()],
-            "llrrrrrlll",
+            "llrrrrrllll",
         )  # fmt: skip
     lines += [
         "",
