@@ -68,7 +68,8 @@ def _variants() -> dict[str, type]:
 
 
 def _model_key(path: str) -> str:
-    """``runs/<study>/trial-NNNN/model`` -> ``<study>/trial-NNNN`` (bench lite's key); else the name."""
+    """bench lite's key: ``runs/<study>/trial-NNNN/model`` -> ``<study>/trial-NNNN``; any other model
+    (a registered name such as ``all-minilm-l6``) is the untrained student, ``untrained:<name>``."""
     parts = Path(path).parts
     if len(parts) >= 3 and parts[-1] == "model" and parts[-2].startswith("trial-"):
         return f"{parts[-3]}/{parts[-2]}"

@@ -171,8 +171,12 @@ def run(args: argparse.Namespace) -> int:
     full, lite = SUITES.get(args.full), SUITES.get(args.lite)
     if args.whole_from_lite and not set(full.tasks) & set(lite.tasks):
         raise UserError(f"--whole-from-lite: {args.full} and {args.lite} share no whole task")
-    studies = [load_report_dir(p).results if _report_only(p) else load_study_dir(p) for p in args.runs]
-    runs = [s for s, p in zip(studies, args.runs, strict=True) if not _report_only(p)]
+    report_only = [_report_only(p) for p in args.runs]
+    studies = [
+        load_report_dir(p).results if r else load_study_dir(p)
+        for p, r in zip(args.runs, report_only, strict=True)
+    ]
+    runs = [s for s, r in zip(studies, report_only, strict=True) if not r]
     jobs = _jobs(runs, args.model, args.full, args.lite)
     args.out.mkdir(parents=True, exist_ok=True)
 
