@@ -14,14 +14,11 @@ at the rate ``gist`` drops on each rank's rows (``match = "gist"``).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from ranks import WORLD, launch
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from test_loss import tiny_model
 from test_train import tiny_student
@@ -29,11 +26,9 @@ from test_train import tiny_student
 from harness.guides import build_guide
 from harness.loss import GuidedInBatchLoss, layout, make_data_collator, score_rows
 
-HERE = Path(__file__).resolve().parent
 COLUMNS = ("anchor", "positive", "negative")
 SEED = 7
 TEMPERATURE = 0.05
-WORLD = 2
 
 TOPICS = [
     ("a cat sits on the mat", "a kitten rests on a rug", "the train left the station"),
@@ -186,18 +181,7 @@ def seed_equivalent_random_loss(loss_fn, features, labels) -> torch.Tensor:
 def gathered(tmp_path_factory) -> dict:
     """Runs every case on 2 ranks once; rank 0's averaged losses, gradients and diagnostics."""
     out = tmp_path_factory.mktemp("distributed")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={WORLD}",
-        str(HERE / "distributed_loss_worker.py"),
-        str(out),
-        json.dumps(CASES),
-    ]
-    done = subprocess.run(command, cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=600)
+    done = launch("distributed_loss_worker.py", str(out), json.dumps(CASES))
     assert done.returncode == 0, done.stderr[-4000:]
     return torch.load(out / "results.pt")
 

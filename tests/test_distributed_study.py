@@ -8,33 +8,18 @@ fails ends the run on both without hanging, and the same command resumes to the 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import optuna
 import pytest
+import ranks
 from optuna.trial import TrialState
-
-HERE = Path(__file__).resolve().parent
 
 
 def launch(out: Path, storage: str, fail: str = "none") -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        str(HERE / "distributed_study_worker.py"),
-        str(out),
-        storage,
-        fail,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=300)
+    return ranks.launch("distributed_study_worker.py", str(out), storage, fail, timeout=300)
 
 
 def trials(storage: str) -> list[optuna.trial.FrozenTrial]:

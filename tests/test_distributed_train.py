@@ -8,26 +8,12 @@ Trainer hands the loss the DDP wrapper, and per-source batches must give every r
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from ranks import launch
 
 
 def test_train_on_two_processes_shards_the_data_and_keeps_ranks_in_step(tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        str(HERE / "distributed_train_worker.py"),
-        str(tmp_path),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run(command, cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=600)
+    done = launch("distributed_train_worker.py", str(tmp_path))
     assert done.returncode == 0, done.stderr[-4000:]
     rank0, rank1 = json.loads((tmp_path / "train.json").read_text())
     assert rank0["steps"] == rank1["steps"] == 48 // (8 * 2)

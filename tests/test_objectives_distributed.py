@@ -9,20 +9,16 @@ guide and collation; the ranks run ``objectives_distributed_worker.py`` under ``
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-from test_distributed_loss import WORLD, all_texts, features_for, grads_of, guide_for, rows
+from ranks import WORLD, launch
+from test_distributed_loss import all_texts, features_for, grads_of, guide_for, rows
 from test_loss import tiny_model
 
 from harness.loss import GuidedInBatchLoss
 from harness.loss.objectives import OBJECTIVES
 
-HERE = Path(__file__).resolve().parent
 CASES = [f"{objective}-{mode}" for objective in OBJECTIVES.names() for mode in ("plain", "gradcache")]
 
 
@@ -43,18 +39,7 @@ def objective_loss_for(case: str, student, guide) -> GuidedInBatchLoss:
 @pytest.fixture(scope="module")
 def gathered(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("objectives-distributed")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={WORLD}",
-        str(HERE / "objectives_distributed_worker.py"),
-        str(out),
-        json.dumps(CASES),
-    ]
-    done = subprocess.run(command, cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=600)
+    done = launch("objectives_distributed_worker.py", str(out), json.dumps(CASES))
     assert done.returncode == 0, done.stderr[-4000:]
     return torch.load(out / "results.pt")
 
