@@ -47,6 +47,7 @@ def train(
     progress: bool = True,
     sources: Sequence[str] | None = None,
     source_order: str = "proportional",
+    drop_log: Any = None,
 ) -> tuple[Any, RunRecord]:
     """Fine-tunes ``student`` in place and returns it with what the run measured.
 
@@ -67,6 +68,7 @@ def train(
             source); a ``DatasetDict``'s keys name its sources.
         source_order: a ``DatasetDict``'s multi-dataset batch sampler, "proportional" or
             "round_robin" (sentence-transformers' ``MultiDatasetBatchSamplers``).
+        drop_log: a ``harness.loss.DropLog`` that records every dropped candidate, or None.
 
     Returns:
         ``(student, RunRecord)``.
@@ -101,6 +103,9 @@ def train(
     )
     names, source_of = source_index(train_dataset, sources)
     loss.source_names = names
+    loss.drop_log = drop_log
+    if drop_log is not None:
+        drop_log.source_names = names
     recorder = RunRecorder(eval_fn=eval_fn, report=report, eval_every_steps=cfg.eval_every_steps)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()

@@ -18,7 +18,7 @@ from harness.errors import UserError
 from harness.registry import UnknownNameError
 
 # Order is the order in --help.
-COMMANDS = ["ls", "models", "data", "validate", "run", "worker", "eval", "report", "bench"]
+COMMANDS = ["ls", "models", "data", "validate", "run", "worker", "eval", "report", "bench", "drops"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,7 @@ from typing import Any
 from harness.loss.blocks import VARIANTS, Block, cosine_matrix, layout, score_rows
 from harness.loss.collator import GuidedDataCollator, text_ids
 from harness.loss.diagnostics import DiagnosticsCallback
+from harness.loss.drop_log import DropLog, texts_by_id
 from harness.loss.guided import GUIDE_MODES, GuidedInBatchLoss
 
 
@@ -58,6 +59,7 @@ __all__ = [
     "VARIANTS",
     "Block",
     "DiagnosticsCallback",
+    "DropLog",
     "GuidedDataCollator",
     "GuidedInBatchLoss",
     "cosine_matrix",
@@ -65,4 +67,5 @@ __all__ = [
     "make_data_collator",
     "score_rows",
     "text_ids",
+    "texts_by_id",
 ]

@@ -27,6 +27,7 @@ from harness.loss import distributed
 from harness.loss.blocks import DUPLICATES, VARIANTS, Block, layout, score_rows
 from harness.loss.collator import GUIDE_EMBEDDING, GUIDE_SECONDS, PRESENT, SOURCE, TEXT_ID
 from harness.loss.diagnostics import DiagnosticsLog, SourceTotals, StepTally
+from harness.loss.drop_log import DropLog
 from harness.loss.objectives import OBJECTIVES, objective_needs, resolve_objective
 from harness.masking import STRATEGIES, needs, resolve_params
 
@@ -132,6 +133,8 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         self.source_totals = SourceTotals()
         """Run totals by (source, block); names from ``source_names`` (set by the trainer's caller)."""
         self.source_names: tuple[str, ...] = ()
+        self.drop_log: DropLog | None = None
+        """When set, every training step's dropped candidates (``harness.loss.drop_log``)."""
         self._check_guide()
         self._context: dict[str, Any] = {}
 
@@ -188,6 +191,9 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
             **extra,
         }
         self._context.update(gather=gather, offset=offset)
+        if self.drop_log is not None and torch.is_grad_enabled():  # a training step: log its drops
+            self.drop_log.next_step()
+            self._context["drop_log"] = self.drop_log
         try:
             if self.mini_batch_size is not None:
                 loss = self.forward_cached([_padded_if_static(f) for f in features], labels)
@@ -241,6 +247,10 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
             )
             sources = ctx.get("sources")
             ctx["tally"].add(scores, sources[rows] if sources is not None else None)
+            if "drop_log" in ctx:
+                ctx["drop_log"].add(
+                    scores, ctx["blocks"], ids, rows, sources[rows] if sources is not None else None
+                )
             objective = self._objective_fn(scores, temperature=self.temperature, **self.objective_params)
             loss = objective * (rows.stop - rows.start) / batch_size
             if with_backward:

@@ -45,6 +45,8 @@ class RealPipeline:
         self._views: dict[tuple[Any, ...], Any] = {}
         self._corpus: list[str] = []
         self._guides: dict[tuple[Any, ...], tuple[Any, float]] = {}
+        self.drop_log: Any = None
+        """A ``harness.loss.DropLog`` that ``fit`` hands to ``train()`` (``gist-harness drops``)."""
 
     @property
     def data_dir(self) -> Any:
@@ -203,6 +205,7 @@ class RealPipeline:
             eval_fn=eval_fn,
             report=report,
             progress=self.progress,
+            drop_log=self.drop_log,
         )
         return model, run.model_copy(update={"guide_cache_seconds": guide_seconds})
 
