@@ -48,10 +48,12 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise UserError(f"--top must be >= 0, got {args.top}")
     if args.path.suffix == ".parquet":
+        from harness.loss.drop_log import COLUMNS
+
         if not args.path.is_file():
             raise UserError(f"{args.path}: no such file")
         frame = pd.read_parquet(args.path)
-        missing = {"source", "block", "guide_sim", "guide_pos", "anchor", "candidate"} - set(frame.columns)
+        missing = {*COLUMNS, "anchor", "positive", "candidate"} - set(frame.columns)
         if missing:
             raise UserError(f"{args.path}: not a drops log (no column {sorted(missing)[0]!r})")
         summarise(frame, args.top)
@@ -127,7 +129,7 @@ def summarise(frame: Any, top: int, by_source: dict[str, dict[str, float]] | Non
     )
     if by_source:
         eligible = [by_source.get(r.source, {}).get(f"candidates_{r.block}") for r in counts.itertuples()]
-        counts["eligible"] = pd.to_numeric(pd.Series(eligible, dtype=float))
+        counts["eligible"] = pd.Series(eligible, dtype=float)
         counts["drop_rate"] = counts.dropped / counts.eligible
     counts = counts.round({"median_guide_margin": 4, "same_label": 3, "drop_rate": 5})
     if counts["same_label"].isna().all():
