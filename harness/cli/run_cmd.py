@@ -31,6 +31,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--reports-dir", type=Path, default=Path("reports"), help="parent of reports/<study>/"
     )
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    parser.add_argument(
+        "--from-report",
+        type=Path,
+        metavar="REPORT_DIR",
+        help="start runs/<study>/ from a committed report's inputs when the run folder is gone: its "
+        "trials are kept (same numbers, no models) and only what the report lacks runs, e.g. seeds added "
+        "to EXPERIMENT since; refused if the experiment would train a kept trial differently",
+    )
     parser.set_defaults(func=run)
 
 
@@ -157,6 +165,19 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
         command=shlex.join(["gist-harness", *sys.argv[1:]]),
         data_checksums=provenance.data_checksums(experiment, args.data_dir),
     )
+    if getattr(args, "from_report", None) is not None:
+        from harness.study.restore import restore_study
+
+        restored = restore_study(
+            experiment,
+            args.from_report,
+            args.runs_dir / experiment.study.name,
+            args.storage,
+            data_checksums=manifest.data_checksums,
+        )
+        print(
+            f"restored {restored} trials of {experiment.study.name} from {args.from_report}", file=sys.stderr
+        )
     options = dict(
         runs_dir=args.runs_dir,
         storage=args.storage,

@@ -323,18 +323,25 @@ def _in_hub_cache(repo_id: str, revision: str | None) -> bool:
     return isinstance(found, str)
 
 
-def _manifest_fields(experiment: Experiment, url: str) -> dict[str, Any]:
+def study_identity(experiment: Experiment) -> dict[str, str]:
+    """The manifest fields that say what a study's trials measure (a restore requires them equal)."""
     objective = experiment.objective
     what = f"{objective.suite}: mean {objective.metric}" + (
         f" over {', '.join(objective.tasks)}" if objective.tasks else ""
     )
     return {
-        "study": experiment.study.name,
         "direction": experiment.study.direction,
         "objective": what,
-        "baseline_arm": experiment.ablation.baseline or "",
         "student": experiment.student,
         "final_suite": (experiment.final or objective).label,
+    }
+
+
+def _manifest_fields(experiment: Experiment, url: str) -> dict[str, Any]:
+    return {
+        "study": experiment.study.name,
+        **study_identity(experiment),
+        "baseline_arm": experiment.ablation.baseline or "",
         "harness_version": __version__,
         "package_versions": provenance.package_versions(),
         "hardware": provenance.hardware(),

@@ -1,0 +1,275 @@
+"""Starts a run folder from a committed report, so a study goes on where its ``runs/`` is gone.
+
+A report folder keeps every input of its study (``inputs/manifest.json``, ``inputs/trials.jsonl``,
+``results.csv``; see :mod:`harness.report.inputs`), but not ``runs/<study>/`` with its Optuna storage.
+:func:`restore_study` writes that run folder back from the report and recreates the Optuna study with
+every recorded trial (same numbers, states, values, parameters, intermediate values, times and user
+attributes), so ``gist-harness run EXPERIMENT --from-report reports/<study>`` runs only what the
+report lacks, e.g. the seeds added to the experiment since, and numbers the new trials after the old::
+
+    restore_study(experiment, Path("reports/gist-vs-infonce"), Path("runs/gist-vs-infonce"), None,
+                  data_checksums=...)
+
+The old trials are only carried over when the experiment would train them exactly as recorded (the
+same resolved training configuration for their arm and seed, the same objective and final suite, the
+same data files); anything else is a one-line error and nothing is written. Trained models are not
+part of a report: restored trials have no ``model/`` folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from harness.config import CategoricalParam, Experiment, FloatParam
+from harness.errors import UserError
+from harness.report.inputs import is_report_dir, load_report_dir
+from harness.results import UNTRAINED_DIR, ScoreTable, StudyResults, TrialRecord, save_trial, write_record
+from harness.study.objective import trained_arms
+from harness.study.runner import study_identity
+from harness.study.storage import make_storage, resolve_url
+
+RESTORED_FROM = "restored_from"
+"""User attribute of a restored trial: the report folder it came from."""
+
+
+def restore_study(
+    experiment: Experiment,
+    report_dir: Path,
+    study_dir: Path,
+    storage: str | None,
+    *,
+    data_checksums: dict[str, str] | None = None,
+) -> int:
+    """Writes ``study_dir`` and its Optuna study from the report in ``report_dir``.
+
+    Args:
+        experiment: the experiment that goes on (its seeds or arms may have grown since the report).
+        report_dir: a report folder with its own inputs.
+        study_dir: ``runs/<study>/``; must not hold a study yet.
+        storage: the Optuna storage URL (None: SQLite in ``study_dir``); the study must not exist there.
+        data_checksums: sha256 of the data files this run reads; a file the report's run read with
+            another checksum is an error.
+
+    Returns:
+        The number of trials restored.
+
+    Raises:
+        UserError: the report, run folder or storage do not allow a restore (the message says why);
+            nothing is written then.
+    """
+    if not is_report_dir(report_dir):
+        raise UserError(
+            f"--from-report {report_dir}: not a report folder (no inputs/manifest.json and results.csv)"
+        )
+    results = load_report_dir(report_dir).results
+    _check_report(experiment, report_dir, results, data_checksums or {})
+    if (study_dir / "manifest.json").exists() or any(study_dir.glob("trial-*")):
+        raise UserError(
+            f"--from-report: {study_dir} already holds a study; resume it without --from-report, "
+            "or move it away first"
+        )
+    frozen = _frozen_trials(experiment, report_dir, results)
+    explicit = storage or experiment.study.storage
+    if explicit and experiment.study.name in optuna.get_all_study_names(
+        _storage(experiment, explicit, study_dir)
+    ):
+        raise UserError(
+            f"--from-report {report_dir}: study {experiment.study.name!r} already exists in the storage; "
+            "resume it without --from-report"
+        )
+    study_dir.parent.mkdir(parents=True, exist_ok=True)
+    # The files (and the default SQLite file) go to a sibling folder that becomes study_dir only
+    # once the storage holds every trial: a failed restore leaves nothing behind.
+    staging = Path(tempfile.mkdtemp(prefix=f".{study_dir.name}.", dir=study_dir.parent))
+    created = False
+    try:
+        _write_files(experiment, results, staging)
+        optuna_storage = _storage(experiment, explicit or resolve_url(None, staging), staging)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            study_name=experiment.study.name, storage=optuna_storage, direction=experiment.study.direction
+        )
+        created = True
+        study.add_trials(frozen)
+        if study_dir.exists():
+            for item in staging.iterdir():
+                shutil.move(str(item), study_dir / item.name)
+            staging.rmdir()
+        else:
+            staging.rename(study_dir)
+    except BaseException:
+        if created and explicit:
+            optuna.delete_study(study_name=experiment.study.name, storage=optuna_storage)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return len(frozen)
+
+
+def _storage(experiment: Experiment, url: str, study_dir: Path) -> Any:
+    settings = experiment.study
+    return make_storage(
+        url,
+        study_dir,
+        heartbeat_interval=settings.heartbeat_interval_s,
+        grace_period=settings.grace_period_s,
+        max_retry=settings.max_retry,
+    )
+
+
+def _check_report(
+    experiment: Experiment,
+    report_dir: Path,
+    results: StudyResults,
+    checksums: dict[str, str],
+) -> None:
+    manifest = results.manifest
+    name = experiment.study.name
+    if manifest.study != name:
+        raise UserError(f"--from-report {report_dir}: a report of study {manifest.study!r}, not of {name!r}")
+    for field, want in study_identity(experiment).items():
+        have = getattr(manifest, field)
+        if have != want:
+            raise UserError(
+                f"--from-report {report_dir}: its {field} is {have!r}; the experiment's is {want!r}"
+            )
+    for path, digest in sorted(manifest.data_checksums.items()):
+        if path in checksums and checksums[path] != digest:
+            raise UserError(
+                f"--from-report {report_dir}: data file {path} differs from the one its trials read "
+                f"(sha256 {checksums[path][:12]}... here, {digest[:12]}... there)"
+            )
+    numbers = [h.number for h in manifest.history]
+    if numbers != list(range(len(numbers))):
+        raise UserError(f"--from-report {report_dir}: trial numbers {numbers} are not 0..{len(numbers) - 1}")
+    records = {t.trial.number for t in results.trials}
+    if records != set(numbers):
+        missing = sorted(set(numbers) ^ records)
+        raise UserError(
+            f"--from-report {report_dir}: trials {missing} are in the history or the records, not both"
+        )
+    arms = trained_arms(experiment)
+    for t in results.trials:
+        record = t.trial
+        if record.state != "COMPLETE":
+            continue
+        if arms and record.arm not in arms:
+            raise UserError(
+                f"--from-report {report_dir}: trial {record.number}'s arm {record.arm!r} is not an arm of "
+                f"the experiment ({', '.join(arms)})"
+            )
+        if arms and record.seed not in experiment.ablation.seeds:
+            raise UserError(
+                f"--from-report {report_dir}: trial {record.number}'s seed {record.seed} is not in the "
+                f"experiment's seeds {experiment.ablation.seeds}"
+            )
+        overrides = (
+            {**experiment.arm(record.arm).overrides(), "seed": record.seed}
+            if arms
+            else {**record.params, "seed": record.seed}
+        )
+        config = experiment.trial_config(overrides).model_dump(mode="json")
+        changed = sorted(k for k in set(config) | set(record.config) if config.get(k) != record.config.get(k))
+        if changed:
+            k = changed[0]
+            raise UserError(
+                f"--from-report {report_dir}: trial {record.number} ({record.arm}, seed {record.seed}) trained "
+                f"with {k} = {record.config.get(k)!r}; the experiment now gives {config.get(k)!r}"
+            )
+
+
+def _distributions(experiment: Experiment) -> dict[str, BaseDistribution]:
+    """The distributions the objective suggests each parameter from (see ``objective.suggest``)."""
+    arms = trained_arms(experiment)
+    if arms:
+        return {
+            "arm": CategoricalDistribution(arms),
+            "seed": CategoricalDistribution(experiment.ablation.seeds),
+        }
+    out: dict[str, BaseDistribution] = {}
+    for name, spec in experiment.search_space.items():
+        if isinstance(spec, CategoricalParam):
+            out[name] = CategoricalDistribution(spec.choices)
+        elif isinstance(spec, FloatParam):
+            out[name] = FloatDistribution(spec.low, spec.high, log=spec.log, step=spec.step)
+        else:
+            out[name] = IntDistribution(spec.low, spec.high, log=spec.log, step=1 if spec.log else spec.step)
+    return out
+
+
+def _frozen_trials(experiment: Experiment, report_dir: Path, results: StudyResults) -> list[FrozenTrial]:
+    """Optuna's trials as the report recorded them, with the experiment's distributions.
+
+    A trial the report shows unfinished (RUNNING, WAITING) comes back FAIL, so the run queues its arm
+    and seed again.
+    """
+    space = _distributions(experiment)
+    records: dict[int, TrialRecord] = {t.trial.number: t.trial for t in results.trials}
+    out = []
+    for history in results.manifest.history:
+        record = records[history.number]
+        state = TrialState[history.state]
+        attrs: dict[str, Any] = {
+            "arm": record.arm,
+            "seed": record.seed,
+            "config": record.config,
+            "in_domain_tasks": list(record.in_domain_tasks),
+            RESTORED_FROM: str(report_dir),
+        }
+        if record.provenance is not None:
+            attrs["provenance"] = record.provenance.model_dump(mode="json")
+        if not state.is_finished():
+            state = TrialState.FAIL
+            attrs["error"] = f"still {history.state} when the report was written; re-queued"
+        elif record.error is not None:
+            attrs["error"] = record.error
+        params = dict(history.params)
+        unknown = sorted(set(params) - set(space))
+        if unknown:
+            raise UserError(
+                f"--from-report {report_dir}: trial {history.number} has parameters {unknown} the "
+                "experiment does not suggest"
+            )
+        finished = _naive_local(history.finished)
+        out.append(
+            FrozenTrial(
+                number=history.number,
+                state=state,
+                value=history.value if state == TrialState.COMPLETE else None,
+                values=None,
+                datetime_start=_naive_local(history.started),
+                datetime_complete=finished if state.is_finished() and finished else None,
+                params=params,
+                distributions={k: space[k] for k in params},
+                user_attrs=attrs,
+                system_attrs={},
+                intermediate_values={int(k): v for k, v in history.intermediate_values.items()},
+                trial_id=history.number,
+            )
+        )
+    return out
+
+
+def _naive_local(moment: datetime | None) -> datetime | None:
+    # Optuna stores naive local times (see artifacts._utc, which reads them back).
+    return moment.astimezone().replace(tzinfo=None) if moment is not None else None
+
+
+def _write_files(experiment: Experiment, results: StudyResults, folder: Path) -> None:
+    """manifest.json, each trial's trial.json / run.json / scores.json and the untrained scores."""
+    label = (experiment.final or experiment.objective).label
+    for t in results.trials:
+        scores = ScoreTable(suite=label, rows=t.scores.rows) if t.scores is not None else None
+        save_trial(folder, t.trial, scores=scores, run=t.run)
+    if results.untrained is not None:
+        write_record(
+            folder / UNTRAINED_DIR / "scores.json", ScoreTable(suite=label, rows=results.untrained.rows)
+        )
+    write_record(folder / "manifest.json", results.manifest)
