@@ -88,3 +88,31 @@ def test_sessions_are_listed_in_the_report(tmp_path):
     ).sessions
     assert table is not None and len(table.rows) == 2
     assert [c.text for c in table.rows[1]][2:4] == ["bbbbbbbbbb+diff cccccccc", "torch 2.14.0"]
+
+
+def test_wall_time_of_a_study_run_in_two_sessions_leaves_out_the_gap():
+    from datetime import datetime, timedelta, timezone
+
+    from harness.report.provenance import wall_time
+    from harness.results import CodeProvenance, StudyResults, TrialResult
+
+    t0 = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+
+    def trial(number: int, start_min: float, minutes: float) -> TrialResult:
+        started = t0 + timedelta(minutes=start_min)
+        record = TrialRecord(
+            study="s", number=number, state="COMPLETE", started=started,
+            finished=started + timedelta(minutes=minutes), wall_seconds=minutes * 60,
+        )  # fmt: skip
+        return TrialResult(trial=record)
+
+    # Session 1: 08:00, two trials to 08:30. Session 2 two days later: 08:00, one trial to 08:12.
+    trials = [trial(0, 1, 14), trial(1, 15, 15), trial(2, 2 * 24 * 60 + 2, 10)]
+    sessions = [CodeProvenance(started=t0), CodeProvenance(started=t0 + timedelta(days=2))]
+    manifest = StudyManifest(study="s", created=t0, sessions=sessions)
+    assert wall_time(StudyResults(manifest=manifest, trials=trials)) == (
+        "42 min 00 s in 2 sessions, each from its start to its last trial's end (39 min 00 s in trials)"
+    )
+    # One session (or none recorded): creation to the last trial's end, as before.
+    single = StudyResults(manifest=manifest.model_copy(update={"sessions": sessions[:1]}), trials=trials[:2])
+    assert wall_time(single) == "30 min 00 s from creation to the last trial's end (29 min 00 s in trials)"

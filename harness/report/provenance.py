@@ -115,14 +115,45 @@ class Reproducibility:
 
 
 def wall_time(results: StudyResults) -> str:
-    """Study creation to the last trial's end, and the trials' own summed wall time ("—" if unknown)."""
+    """Study creation to the last trial's end, and the trials' own summed wall time ("—" if unknown).
+
+    A study run in several sessions (resumed, or continued ``--from-report``) counts each session from
+    its start to the end of the last trial that started in it, so the time between sessions is not
+    counted.
+    """
     created = results.manifest.created
     finished = [r.trial.finished for r in results.trials if r.trial.finished]
     if created is None or not finished:
         return "—"
-    elapsed = (_naive_utc(max(finished)) - _naive_utc(created)).total_seconds()
     summed = sum(r.trial.wall_seconds or 0.0 for r in results.trials)
-    return f"{_duration(elapsed)} from creation to the last trial's end ({_duration(summed)} in trials)"
+    starts = sorted(_naive_utc(s.started) for s in results.manifest.sessions if s.started is not None)
+    if len(starts) < 2:
+        elapsed = (_naive_utc(max(finished)) - _naive_utc(created)).total_seconds()
+        return f"{_duration(elapsed)} from creation to the last trial's end ({_duration(summed)} in trials)"
+    spans = _session_spans(results, starts)
+    elapsed = sum((end - start).total_seconds() for start, end in spans)
+    return (
+        f"{_duration(elapsed)} in {len(spans)} sessions, each from its start to its last trial's end "
+        f"({_duration(summed)} in trials)"
+    )
+
+
+def _session_spans(results: StudyResults, starts: list) -> list[tuple]:
+    """Disjoint (start, end) spans: each session until the last end of a trial started in it, merged."""
+    ends = list(starts)
+    for r in results.trials:
+        if r.trial.started is None or r.trial.finished is None:
+            continue
+        begun = _naive_utc(r.trial.started)
+        i = max((k for k, s in enumerate(starts) if s <= begun), default=0)
+        ends[i] = max(ends[i], _naive_utc(r.trial.finished))
+    spans: list[list] = []
+    for start, end in zip(starts, ends, strict=True):
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    return [(a, b) for a, b in spans if b > a]
 
 
 def _naive_utc(value):

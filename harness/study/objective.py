@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from harness.config import CategoricalParam, Experiment, FloatParam, ObjectiveConfig, SuiteRef, TrainConfig
 from harness.results import RunRecord
@@ -71,6 +72,25 @@ def suggest(trial: optuna.trial.BaseTrial, experiment: Experiment) -> tuple[str 
             overrides[name] = trial.suggest_int(name, spec.low, spec.high, log=spec.log, step=step)
     seed = experiment.ablation.seeds[0]
     return None, seed, {**overrides, "seed": seed}
+
+
+def param_distributions(experiment: Experiment) -> dict[str, BaseDistribution]:
+    """The distribution :func:`suggest` draws each Optuna parameter from (the same choices and ranges)."""
+    arms = trained_arms(experiment)
+    if arms:
+        return {
+            "arm": CategoricalDistribution(arms),
+            "seed": CategoricalDistribution(experiment.ablation.seeds),
+        }
+    out: dict[str, BaseDistribution] = {}
+    for name, spec in experiment.search_space.items():
+        if isinstance(spec, CategoricalParam):
+            out[name] = CategoricalDistribution(spec.choices)
+        elif isinstance(spec, FloatParam):
+            out[name] = FloatDistribution(spec.low, spec.high, log=spec.log, step=spec.step)
+        else:
+            out[name] = IntDistribution(spec.low, spec.high, log=spec.log, step=1 if spec.log else spec.step)
+    return out
 
 
 def objective_value(scores: Any, objective: ObjectiveConfig) -> float:

@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.config import CategoricalParam, Experiment, FloatParam
+from harness.config import Experiment
 from harness.errors import UserError
 from harness.report.inputs import is_report_dir, load_report_dir
 from harness.results import UNTRAINED_DIR, ScoreTable, StudyResults, TrialRecord, save_trial, write_record
-from harness.study.objective import trained_arms
+from harness.study.objective import param_distributions, trained_arms
 from harness.study.runner import study_identity
 from harness.study.storage import make_storage, resolve_url
 
@@ -185,32 +184,13 @@ def _check_report(
             )
 
 
-def _distributions(experiment: Experiment) -> dict[str, BaseDistribution]:
-    """The distributions the objective suggests each parameter from (see ``objective.suggest``)."""
-    arms = trained_arms(experiment)
-    if arms:
-        return {
-            "arm": CategoricalDistribution(arms),
-            "seed": CategoricalDistribution(experiment.ablation.seeds),
-        }
-    out: dict[str, BaseDistribution] = {}
-    for name, spec in experiment.search_space.items():
-        if isinstance(spec, CategoricalParam):
-            out[name] = CategoricalDistribution(spec.choices)
-        elif isinstance(spec, FloatParam):
-            out[name] = FloatDistribution(spec.low, spec.high, log=spec.log, step=spec.step)
-        else:
-            out[name] = IntDistribution(spec.low, spec.high, log=spec.log, step=1 if spec.log else spec.step)
-    return out
-
-
 def _frozen_trials(experiment: Experiment, report_dir: Path, results: StudyResults) -> list[FrozenTrial]:
     """Optuna's trials as the report recorded them, with the experiment's distributions.
 
     A trial the report shows unfinished (RUNNING, WAITING) comes back FAIL, so the run queues its arm
     and seed again.
     """
-    space = _distributions(experiment)
+    space = param_distributions(experiment)
     records: dict[int, TrialRecord] = {t.trial.number: t.trial for t in results.trials}
     out = []
     for history in results.manifest.history:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
+from optuna.distributions import check_distribution_compatibility
 from optuna.trial import FrozenTrial, TrialState
 
 from harness import __version__
@@ -24,7 +25,13 @@ from harness.errors import UserError
 from harness.results import RunRecord, StudyManifest
 from harness.study import provenance
 from harness.study.artifacts import SPARE, RunFolder
-from harness.study.objective import TrialHooks, TrialOutcome, make_objective, trained_arms
+from harness.study.objective import (
+    TrialHooks,
+    TrialOutcome,
+    make_objective,
+    param_distributions,
+    trained_arms,
+)
 from harness.study.progress import TrialProgress
 from harness.study.storage import fail_stale_trials, heartbeat_enabled, make_storage, redact, resolve_url
 
@@ -88,6 +95,30 @@ def enqueue_arms(study: optuna.Study, experiment: Experiment) -> int:
             study.enqueue_trial(params)
             added += 1
     return added
+
+
+def check_space(study: optuna.Study, experiment: Experiment) -> None:
+    """Refuses to go on with a study whose trials drew a parameter from other choices than the experiment's.
+
+    Optuna cannot change a categorical parameter's choices within a study, so seeds or arms added to
+    the experiment would fail every new trial; the error says how to continue instead.
+    """
+    space = param_distributions(experiment)
+    for trial in study.get_trials(deepcopy=False):
+        for name, recorded in trial.distributions.items():
+            if name not in space:
+                continue
+            try:
+                check_distribution_compatibility(recorded, space[name])
+            except ValueError:
+                old = getattr(recorded, "choices", recorded)
+                new = getattr(space[name], "choices", space[name])
+                raise UserError(
+                    f"study {study.study_name!r}: its trials drew {name} from {list(old)}, the experiment now "
+                    f"from {list(new)}, and an Optuna study cannot change that; move runs/{study.study_name}/ "
+                    f"aside and run again with --from-report reports/{study.study_name} (its finished "
+                    "trials are kept)"
+                ) from None
 
 
 def open_study(experiment: Experiment, storage: Any, *, create: bool, wait_s: float = 0) -> optuna.Study:
@@ -162,6 +193,7 @@ def run_study(
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(experiment, optuna_storage, create=not worker, wait_s=wait_s)
+    check_space(study, experiment)
     if not worker:
         enqueue_arms(study, experiment)
     base = (manifest or StudyManifest(study=settings.name)).model_copy(

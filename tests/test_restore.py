@@ -1,0 +1,142 @@
+"""``run --from-report``: a study goes on from its committed report when its run folder is gone."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import optuna
+import pytest
+from test_study import ARMS, FakePipeline, experiment
+
+from harness.cli.run_cmd import write_report
+from harness.errors import UserError
+from harness.report.inputs import input_files, load_report_dir
+from harness.results import StudyManifest, load_study_dir
+from harness.study import run_study
+from harness.study.restore import RESTORED_FROM, restore_study
+
+CHECKSUMS = {"sts/stsbenchmark.tsv": "a" * 64}
+
+
+def _run(runs: Path, exp, pipeline=None) -> optuna.Study:
+    manifest = StudyManifest(study=exp.study.name, data_checksums=CHECKSUMS)
+    return run_study(
+        exp, pipeline or FakePipeline(), runs_dir=runs, progress=False, log=lambda _: None, manifest=manifest
+    )
+
+
+@pytest.fixture
+def report(tmp_path: Path) -> Path:
+    """The report of a finished 2-arm, 1-seed fake study whose run folder is then deleted."""
+    runs = tmp_path / "old-runs"
+    _run(runs, experiment("fake", ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS}))
+    folder = write_report(runs / "fake", tmp_path / "reports" / "fake")
+    shutil.rmtree(runs)
+    return folder
+
+
+def test_restored_folder_gives_back_the_reports_inputs_byte_for_byte(report: Path, tmp_path: Path):
+    exp = experiment("fake", ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS})
+    assert restore_study(exp, report, tmp_path / "runs" / "fake", None) == 2
+    restored = load_study_dir(tmp_path / "runs" / "fake")
+    assert input_files(restored) == input_files(load_report_dir(report).results)
+    assert (
+        restored.untrained is not None
+        and restored.untrained.rows == load_report_dir(report).results.untrained.rows
+    )
+
+    study = optuna.load_study(
+        study_name="fake", storage=f"sqlite:///{tmp_path / 'runs' / 'fake' / 'optuna.db'}"
+    )
+    history = load_report_dir(report).results.manifest.history
+    assert [t.number for t in study.trials] == [h.number for h in history]
+    for trial, h in zip(study.trials, history, strict=True):
+        assert (trial.state.name, trial.value, trial.params) == (h.state, h.value, h.params)
+        assert trial.intermediate_values == h.intermediate_values
+        assert trial.user_attrs[RESTORED_FROM] == str(report)
+
+
+def test_added_seeds_run_alone_and_number_after_the_restored_trials(report: Path, tmp_path: Path):
+    runs = tmp_path / "runs"
+    old = load_report_dir(report).results
+    wider = experiment("fake")  # seeds [0, 1]
+    restore_study(wider, report, runs / "fake", None)
+    pipeline = FakePipeline()
+    study = _run(runs, wider, pipeline)
+
+    # Only seed 1 of each arm trained; the new trials come after the restored 0 and 1.
+    assert sorted((c["strategy"], c["seed"]) for c in pipeline.fits) == [("gist", 1), ("none", 1)]
+    assert [(t.number, t.params["seed"]) for t in study.trials] == [(0, 0), (1, 0), (2, 1), (3, 1)]
+    results = load_study_dir(runs / "fake")
+    assert [r.trial for r in results.trials[:2]] == [r.trial for r in old.trials]
+    assert [r.scores.rows for r in results.trials[:2]] == [r.scores.rows for r in old.trials]
+    assert results.manifest.created == old.manifest.created and len(results.manifest.sessions) == 2
+    assert [h.number for h in results.manifest.history] == [0, 1, 2, 3]
+
+
+def test_the_same_seeds_again_run_nothing(report: Path, tmp_path: Path):
+    exp = experiment("fake", ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS})
+    restore_study(exp, report, tmp_path / "runs" / "fake", None)
+    pipeline = FakePipeline()
+    study = _run(tmp_path / "runs", exp, pipeline)
+    assert pipeline.fits == [] and len(study.trials) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "other"}, "a report of study 'fake', not of 'other'"),
+        ({"train": {"batch_size": 8, "max_steps": 3, "eval_every_steps": 1}}, "trained with batch_size = 4"),
+        ({"final": {"suite": "offline-lite"}}, "its final_suite is 'offline-sts'"),
+        ({"arms": [ARMS[0]]}, "arm 'gist' is not an arm of the experiment"),
+        ({"seeds": [1]}, "seed 0 is not in the experiment's seeds [1]"),
+    ],
+)
+def test_a_different_experiment_is_refused_and_nothing_is_written(report, tmp_path, change, message):
+    sections = {
+        "ablation": {
+            "seeds": change.pop("seeds", [0]),
+            "baseline": "infonce",
+            "arms": change.pop("arms", ARMS),
+        }
+    }
+    name = change.pop("name", "fake")
+    exp = experiment(name, **sections, **change)
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        restore_study(exp, report, tmp_path / "runs" / name, None)
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+def test_other_data_and_an_existing_study_are_refused(report: Path, tmp_path: Path):
+    exp = experiment("fake", ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS})
+    with pytest.raises(UserError, match="data file sts/stsbenchmark.tsv differs"):
+        restore_study(
+            exp,
+            report,
+            tmp_path / "runs" / "fake",
+            None,
+            data_checksums={**CHECKSUMS, "sts/stsbenchmark.tsv": "0" * 64},
+        )
+    assert not (tmp_path / "runs").exists()
+    restore_study(exp, report, tmp_path / "runs" / "fake", None, data_checksums=CHECKSUMS)
+    with pytest.raises(UserError, match="already holds a study"):
+        restore_study(exp, report, tmp_path / "runs" / "fake", None)
+    journal = f"journal:{tmp_path / 'shared.journal'}"
+    restore_study(exp, report, tmp_path / "a" / "fake", journal)
+    with pytest.raises(UserError, match="already exists in the storage"):
+        restore_study(exp, report, tmp_path / "b" / "fake", journal)
+    assert not (tmp_path / "b" / "fake").exists()
+    with pytest.raises(UserError, match="not a report folder"):
+        restore_study(exp, tmp_path / "runs", tmp_path / "c" / "fake", None)
+
+
+def test_added_seeds_on_a_live_study_say_how_to_go_on(tmp_path: Path):
+    runs = tmp_path / "runs"
+    _run(runs, experiment("fake", ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS}))
+    pipeline = FakePipeline()
+    with pytest.raises(
+        UserError, match=r"drew seed from \[0\], the experiment now from \[0, 1\].*--from-report"
+    ):
+        _run(runs, experiment("fake"), pipeline)
+    assert pipeline.fits == [] and len(load_study_dir(runs / "fake").trials) == 2
