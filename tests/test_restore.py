@@ -140,3 +140,27 @@ def test_added_seeds_on_a_live_study_say_how_to_go_on(tmp_path: Path):
     ):
         _run(runs, experiment("fake"), pipeline)
     assert pipeline.fits == [] and len(load_study_dir(runs / "fake").trials) == 2
+
+
+def test_a_failed_trial_of_a_removed_seed_is_refused_by_name(tmp_path: Path):
+    class FailSeed1(FakePipeline):
+        def fit(self, config, report):
+            if config.seed == 1:
+                raise RuntimeError("boom")
+            return super().fit(config, report)
+
+    runs = tmp_path / "old-runs"
+    _run(runs, experiment("fake"), FailSeed1())  # seeds [0, 1]: seed 1 fails for both arms
+    report = write_report(runs / "fake", tmp_path / "reports" / "fake")
+    only_seed_0 = experiment("fake", ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS})
+    with pytest.raises(
+        UserError, match=r"trial \d \(FAIL\) has seed = 1, outside the experiment's seed choices"
+    ):
+        restore_study(only_seed_0, report, tmp_path / "runs" / "fake", None)
+    assert not (tmp_path / "runs").exists()
+    # With seed 1 still in the experiment, its failed trials come back FAIL and run again.
+    restore_study(experiment("fake"), report, tmp_path / "runs" / "fake", None)
+    pipeline = FakePipeline()
+    study = _run(tmp_path / "runs", experiment("fake"), pipeline)
+    assert sorted(c["seed"] for c in pipeline.fits) == [1, 1]
+    assert [t.state.name for t in study.trials].count("COMPLETE") == 4

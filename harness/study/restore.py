@@ -217,6 +217,12 @@ def _frozen_trials(experiment: Experiment, report_dir: Path, results: StudyResul
                 f"--from-report {report_dir}: trial {history.number} has parameters {unknown} the "
                 "experiment does not suggest"
             )
+        for name, value in params.items():
+            if not _contains(space[name], value):
+                raise UserError(
+                    f"--from-report {report_dir}: trial {history.number} ({history.state}) has {name} = "
+                    f"{value!r}, outside the experiment's {name} choices or range"
+                )
         finished = _naive_local(history.finished)
         out.append(
             FrozenTrial(
@@ -235,6 +241,13 @@ def _frozen_trials(experiment: Experiment, report_dir: Path, results: StudyResul
             )
         )
     return out
+
+
+def _contains(distribution: Any, value: Any) -> bool:
+    try:
+        return bool(distribution._contains(distribution.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
 
 
 def _naive_local(moment: datetime | None) -> datetime | None:
