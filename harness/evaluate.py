@@ -26,7 +26,7 @@ from harness.embedding_cache import CachedEncoder
 from harness.errors import UserError
 from harness.registry import Registry
 from harness.tasks import TASKS, Role, get_task
-from harness.tasks._local import normalize_text
+from harness.tasks._local import lowercase_words
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -223,7 +223,7 @@ def suite_tasks(suite: str | Suite, data_dir: str | Path | None = None) -> list[
         task.load_data()
         tasks.append(task)
     if suite.disjoint_from:
-        banned = {normalize_text(t) for name in suite.disjoint_from for t in _scored_texts(name, data_dir)}
+        banned = {lowercase_words(t) for name in suite.disjoint_from for t in _scored_texts(name, data_dir)}
         for task in tasks:
             for split in task.eval_splits:
                 dropped = task.drop_pairs_with(split, banned)

@@ -14,10 +14,12 @@ Kinds (``gist-harness ls guides``):
 * ``none``: no guide (``build_guide`` returns None), for strategies that need none.
 
 Only this module knows how a guide computes; the loss reads vectors through ``guide.embed``.
+``build_guide`` builds one guide; ``GuideFactory.for_trial`` decides which guide a trial trains with
+(none, self, partner, online, a shared named guide, the snapshots of each round).
 
 A model handed over in memory (``self``, ``partner``, a loaded ``SentenceTransformer``) is keyed by
-``model_digest``: its weights and everything else that changes its vectors (each module's type and
-config, so pooling and normalisation; prompts; truncation). Several processes may fill one cache
+``harness.models.model_digest``: its weights and everything else that changes its vectors (each
+module's type and config, so pooling and normalisation; prompts; truncation). Several processes may fill one cache
 folder at once (ranks of one run, workers of one study): ``NeuralGuide.warm`` fills under the
 cache's file lock, so the first fills and the others wait, then read its rows.
 """
@@ -26,8 +28,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,8 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from harness import models
 from harness.errors import UserError
 from harness.guide_cache import GuideCache, cache_key
+from harness.models import max_seq_len_of, model_digest, truncate
 from harness.registry import Registry
 
 if TYPE_CHECKING:
@@ -244,36 +248,19 @@ def build_guide(
     Raises:
         UserError: a missing corpus/student, or an unknown name (with close matches).
     """
-    from harness import models
-
-    if isinstance(kind_or_model_name, str) and kind_or_model_name in GUIDES:
-        kind = GUIDES.get(kind_or_model_name)
+    name = kind_or_model_name
+    if isinstance(name, str) and name in GUIDES:
+        kind = GUIDES.get(name)
         if kind.needs_corpus and not corpus:
             raise UserError(f"guide {kind.name!r} is fit on the training corpus: pass corpus=[texts]")
-        if kind.name == "none":
-            return None
-        if kind.name == "tfidf":
-            assert corpus is not None  # needs_corpus, checked above
-            return TfidfGuide(corpus)
-        if kind.name == "bm25":
-            assert corpus is not None  # needs_corpus, checked above
-            return BM25Guide(corpus)
-        if student is None:
-            raise UserError(f"guide {kind.name!r} is a frozen copy of a student: pass student=model")
-        model = copy.deepcopy(student)
-        if max_seq_len is not None:
-            truncate(model, max_seq_len)
-        fingerprint, kind_name = f"{kind.name}:{model_digest(model)}", kind.name
-    elif isinstance(kind_or_model_name, str):
-        if not models.is_model_name(kind_or_model_name) and not Path(kind_or_model_name).exists():
-            known = sorted(set(GUIDES.names()) | set(models.MODELS.names()))
-            raise UserError(
-                f"unknown guide {kind_or_model_name!r}: use one of {', '.join(known)} or a model folder"
-            )
-        model = models.load_model(kind_or_model_name, device=device)
-        fingerprint, kind_name = models.model_fingerprint(kind_or_model_name), "neural"
+        if not kind.needs_student:
+            return _lexical_guide(kind.name, corpus)
+        model, kind_name = _frozen_copy(kind.name, student, max_seq_len), kind.name
+        fingerprint = f"{kind.name}:{model_digest(model)}"
+    elif isinstance(name, str):
+        model, fingerprint, kind_name = _named_model(name, device), models.model_fingerprint(name), "neural"
     else:
-        model, kind_name = kind_or_model_name, "neural"
+        model, kind_name = name, "neural"
         if max_seq_len is not None:
             truncate(model, max_seq_len)
         fingerprint = f"weights:{model_digest(model)}"
@@ -292,62 +279,130 @@ def build_guide(
     return guide
 
 
-def weights_digest(model: torch.nn.Module) -> str:
-    """SHA-256 (24 hex) of a model's parameters and buffers, names included."""
-    sha = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        sha.update(name.encode())
-        sha.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return sha.hexdigest()[:24]
+def _lexical_guide(kind: str, corpus: list[str] | None) -> Guide | None:
+    """The guide of a kind that needs no model: ``tfidf``, ``bm25`` or ``none`` (None)."""
+    if kind == "none":
+        return None
+    assert corpus is not None  # needs_corpus, checked by build_guide
+    return TfidfGuide(corpus) if kind == "tfidf" else BM25Guide(corpus)
 
 
-def model_digest(model: Any) -> str:
-    """SHA-256 (24 hex) of everything that changes a model's vectors, not only its weights.
+def _frozen_copy(kind: str, student: Any, max_seq_len: int | None) -> Any:
+    """A deep copy of ``student`` (``self``, ``partner``), truncated after copying: the student keeps its own."""
+    if student is None:
+        raise UserError(f"guide {kind!r} is a frozen copy of a student: pass student=model")
+    model = copy.deepcopy(student)
+    if max_seq_len is not None:
+        truncate(model, max_seq_len)
+    return model
 
-    Weights (``weights_digest``), each module's type and config (pooling mode, normalisation,
-    dimension...), the prompts and default prompt, and the truncation (``max_seq_len_of``): two
-    models over one transformer with CLS and mean pooling get different digests.
+
+def _named_model(name: str, device: str | None) -> Any:
+    """The zoo model or folder ``name`` (UserError with the known names otherwise)."""
+    if not models.is_model_name(name) and not Path(name).exists():
+        known = sorted(set(GUIDES.names()) | set(models.MODELS.names()))
+        raise UserError(f"unknown guide {name!r}: use one of {', '.join(known)} or a model folder")
+    return models.load_model(name, device=device)
+
+
+class GuideFactory:
+    """Every trial's guide, decided in one place: none, self, partner, online, shared, snapshots.
+
+    One per worker process. A named guide (a zoo model or folder, ``tfidf``, ``bm25``) is built, its
+    cache filled, once per (guide, max_seq_len) and shared by every trial of the process; so is the
+    frozen model of ``guide_mode = "online"``. A frozen copy of a student is never shared: ``self``
+    is copied from each trial's student, and with ``rounds > 1`` ``self`` and ``partner`` are
+    re-copied every round into an in-memory cache (``persist=False``).
+
+    Args:
+        corpus: the training texts neural guides pre-embed and lexical guides are fit on.
+        device: where a loaded model guide runs (``[model] guide_device``, else the student's).
+        progress: progress bars while filling caches.
     """
-    modules = []
-    for module in model.children() if isinstance(model, torch.nn.Module) else ():
-        get_config = getattr(module, "get_config_dict", None)
-        modules.append([type(module).__name__, get_config() if callable(get_config) else None])
-    described = {
-        "modules": modules,
-        "prompts": getattr(model, "prompts", None),
-        "default_prompt_name": getattr(model, "default_prompt_name", None),
-        "max_seq_len": max_seq_len_of(model),
-    }
-    sha = hashlib.sha256(weights_digest(model).encode())
-    sha.update(json.dumps(described, sort_keys=True, default=repr).encode())
-    return sha.hexdigest()[:24]
+
+    def __init__(self, corpus: list[str] | None = None, *, device: str | None = None, progress: bool = True):
+        self.corpus: list[str] = list(corpus or [])
+        self.device = device
+        self.progress = progress
+        self._shared: dict[tuple[Any, ...], tuple[Any, float]] = {}
+
+    def for_trial(self, config: Any, student: Any, partner: Any = None) -> tuple[Any, float | None]:
+        """The guide ``student`` trains with under ``config``, and the seconds spent building it.
+
+        Args:
+            config: the trial's ``harness.config.TrainConfig`` (its guide, guide_mode,
+                max_seq_len, rounds, strategy and objective).
+            student: the model being trained (``self`` copies it).
+            partner: with ``rounds > 1``, the other model of the pair (``partner`` copies it): the
+                partner for the student, the student for the partner.
+
+        Returns:
+            ``(guide, seconds)``: guide None when none is used; seconds None when nothing was
+            built (no guide, or the online model), 0.0 for a guide this process built before.
+
+        Raises:
+            UserError: ``guide_mode = "online"`` with a guide that is not a model.
+        """
+        name = config.guide or "none"
+        if config.rounds > 1 and name in ("self", "partner"):  # re-taken each round, used once
+            return self._snapshot(
+                name, student if name == "self" else partner, config.max_seq_len, persist=False
+            )
+        if name == "none" or not _needs_guide(config):
+            return None, None
+        if name == "self":  # a frozen copy of this trial's student: never shared
+            return self._snapshot("self", student, config.max_seq_len, persist=True)
+        if config.guide_mode == "online":  # the model itself, run on every batch: no cache to fill
+            return self._online(name, config.max_seq_len), None
+        return self._shared_guide(name, config.max_seq_len)
+
+    def _snapshot(
+        self, kind: str, model: Any, max_seq_len: int | None, *, persist: bool
+    ) -> tuple[Any, float]:
+        """A frozen copy of ``model`` as a ``kind`` guide, truncated as ``train()`` truncates the student."""
+        start = time.perf_counter()
+        guide = build_guide(
+            kind,
+            student=model,
+            corpus=self.corpus,
+            max_seq_len=max_seq_len,  # round 0 is copied before train() truncates the student
+            progress=self.progress,
+            persist=persist,
+        )
+        return guide, time.perf_counter() - start
+
+    def _shared_guide(self, name: str, max_seq_len: int | None) -> tuple[Any, float]:
+        """A named guide built once per (name, max_seq_len); 0.0 seconds when built before."""
+        key = (name, max_seq_len)
+        if key in self._shared:
+            return self._shared[key][0], 0.0  # already built in this process
+        start = time.perf_counter()
+        guide = build_guide(
+            name, corpus=self.corpus, max_seq_len=max_seq_len, progress=self.progress, device=self.device
+        )
+        self._shared[key] = (guide, time.perf_counter() - start)
+        return self._shared[key]
+
+    def _online(self, name: str, max_seq_len: int | None) -> Any:
+        """The frozen model of ``guide_mode = "online"`` (a SentenceTransformer), shared."""
+        if name in GUIDES:
+            raise UserError(
+                f'guide_mode = "online" runs a model on every batch; guide {name!r} is not a model'
+            )
+        key = (name, max_seq_len, "online")
+        if key not in self._shared:
+            model = models.load_model(name, device=self.device).eval().requires_grad_(False)
+            if max_seq_len:
+                truncate(model, max_seq_len)
+            self._shared[key] = (model, 0.0)
+        return self._shared[key][0]
 
 
-def truncate(model: Any, max_seq_len: int) -> None:
-    """Truncates a model's inputs to ``max_seq_len`` tokens (a static model's tokenizer truncates)."""
-    static = _static_module(model)
-    if static is not None:
-        static.tokenizer.enable_truncation(max_seq_len)
-    else:
-        model.max_seq_length = max_seq_len
+def _needs_guide(config: Any) -> bool:
+    """Whether the strategy or the loss objective reads guide similarities (InfoNCE, oracle... do not)."""
+    from harness.loss.spec import needs_guide
 
-
-def max_seq_len_of(model: Any) -> int | None:
-    """The truncation a model applies, in tokens (a static model's tokenizer's; None if unbounded)."""
-    static = _static_module(model)
-    if static is not None:
-        truncation = static.tokenizer.truncation
-        return int(truncation["max_length"]) if truncation else None
-    length = getattr(model, "max_seq_length", None)
-    return int(length) if isinstance(length, (int, float)) and length != float("inf") else None
-
-
-def _static_module(model: Any) -> Any | None:
-    """The model's ``StaticEmbedding`` input module (its tokenizer truncates), or None."""
-    first = model[0] if len(model) else None
-    if type(first).__name__ == "StaticEmbedding" and hasattr(first, "tokenizer"):
-        return first
-    return None
+    return needs_guide(config.strategy, config.strategy_params, config.objective, config.objective_params)
 
 
 def _corpus_digest(corpus: list[str]) -> str:
@@ -359,8 +414,6 @@ def _corpus_digest(corpus: list[str]) -> str:
 
 def listing() -> list[dict[str, Any]]:
     """One row per guide kind and per zoo model usable as a neural guide, for ``gist-harness ls guides``."""
-    from harness import models
-
     rows = [
         {"name": n, "kind": n if n in ("self", "partner", "none") else "lexical", "summary": k.summary}
         for n, k in GUIDES.items()

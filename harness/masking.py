@@ -5,8 +5,9 @@ row to every in-batch candidate (all loss blocks side by side, see ``harness.los
 bool mask of candidates to **drop** (True = not a negative). It never fills ``-inf`` and never
 protects the true positive or identical texts: the loss does both, once, for every strategy.
 
-Parameters are keyword-only with defaults and a valid range (``ParamSpec``); ``resolve_params``
-checks user values and raises a one-line ``UserError`` naming the parameter and its range.
+Parameters are keyword-only with defaults and a valid range (``harness.params.ParamSpec``);
+``resolve_params`` checks user values and raises a one-line ``UserError`` naming the parameter and
+its range.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from harness.errors import UserError
+from harness.params import ParamSpec, listed, resolve
 from harness.registry import Registry
 
 
@@ -48,26 +49,6 @@ class Candidates:
     same_label: Tensor | None = None
     generator: torch.Generator | None = None
     identical: Tensor | None = None
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One strategy (or loss objective) parameter: default value and the valid range (or choices).
-
-    The range is closed, ``[low, high]``, unless ``high_open`` (``[low, high)``, e.g. a prior in [0, 1)).
-    """
-
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] | None = None
-    help: str = ""
-    high_open: bool = False
-
-    def describe(self) -> str:
-        if self.choices is not None:
-            return "|".join(self.choices)
-        return f"[{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
 
 
 @dataclass(frozen=True)
@@ -299,42 +280,12 @@ DUPLICATES_NOTE = (
 
 
 def resolve_params(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults overlaid with ``params``, checked against each parameter's range.
+    """Defaults overlaid with ``params``, checked against each parameter's range (``harness.params``).
 
     Raises:
         UserError: an unknown strategy or parameter, or a value outside its range.
     """
-    if name not in STRATEGIES:
-        raise UserError(STRATEGIES.unknown_message(name))
-    strategy = STRATEGIES.get(name)
-    resolved = {key: spec.default for key, spec in strategy.params.items()}
-    for key, value in (params or {}).items():
-        spec = strategy.params.get(key)
-        if spec is None:
-            valid = ", ".join(strategy.params) or "none"
-            raise UserError(f"strategy {name!r} has no parameter {key!r} (valid: {valid})")
-        resolved[key] = _check_value(name, key, spec, value)
-    return resolved
-
-
-def _check_value(name: str, key: str, spec: ParamSpec, value: Any) -> Any:
-    return check_param(f"strategy {name!r}: {key}", spec, value)
-
-
-def check_param(where: str, spec: ParamSpec, value: Any) -> Any:
-    """``value`` converted to the parameter's type, or a one-line ``UserError`` naming ``where`` and the range."""
-    if spec.choices is not None:
-        if value not in spec.choices:
-            raise UserError(f"{where} must be one of {', '.join(spec.choices)}, got {value!r}")
-        return value
-    is_int = isinstance(spec.default, int)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (is_int and value != int(value)):
-        kind = "an integer" if is_int else "a number"
-        raise UserError(f"{where} must be {kind} in {spec.describe()}, got {value!r}")
-    assert spec.low is not None and spec.high is not None, "numeric ParamSpec needs low and high"
-    if not spec.low <= value <= spec.high or (spec.high_open and value == spec.high):
-        raise UserError(f"{where} must be in {spec.describe()}, got {value!r}")
-    return int(value) if is_int else float(value)
+    return resolve(STRATEGIES, name, params)
 
 
 def needs(name: str, params: Mapping[str, Any] | None = None) -> tuple[bool, bool]:
@@ -356,13 +307,12 @@ def listing() -> list[dict[str, Any]]:
     """One row per registered strategy, for ``gist-harness ls strategies``."""
     rows = []
     for name, strategy in STRATEGIES.items():
-        params = "; ".join(f"{k}={v.default!r} {v.describe()}" for k, v in strategy.params.items())
         rows.append(
             {
                 "name": name,
                 "needs_guide": strategy.needs_guide,
                 "needs_labels": strategy.needs_labels,
-                "params": params or "-",
+                "params": listed(strategy.params),
                 "summary": strategy.summary,
                 "reference": strategy.reference,
             }

@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -235,6 +235,64 @@ class StudyManifest(_Record):
     sessions: list[CodeProvenance] = Field(default_factory=list)
     """One entry per run, resume or worker process that wrote this manifest, oldest first (appended,
     never rewritten: a study run across commits keeps every commit)."""
+
+
+# --- the [report] section of the stored experiment text ------------------------------------------
+
+GAIN = " − "
+DEFAULT_ALPHA = 0.05
+
+
+class ReportConfig(BaseModel):
+    """What the report tests, declared before the study runs (``[report]``).
+
+    Example::
+
+        [report]
+        contrasts = [["gist", "infonce"], ["gist", "random_at_gist_rate"]]
+        primary = [["gist", "infonce"]]
+        alpha = 0.05
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contrasts: list[tuple[str, str]] | None = None
+    """Pairs ``[arm, reference]`` (Δ = arm − reference); unset: every trained arm against the baseline."""
+    interactions: list[tuple[str, str, str, str]] | None = None
+    """``[a, b, c, d]``: does a factor change a gain? Δ = (a − b) − (c − d), paired by seed (e.g.
+    GIST's gain over InfoNCE with per-source batches minus the same gain with mixed batches)."""
+    primary: list[tuple[str, str] | tuple[str, str, str, str]] | None = None
+    """The contrasts the study exists to test: their Holm family heads the report; unset: all of them.
+    An interaction is named by its four arms."""
+    alpha: float = DEFAULT_ALPHA
+    """Significance level of the report's verdicts, in (0, 1)."""
+
+
+class Gain(str):
+    """One side of an interaction: the gain of ``arm`` over ``reference``, paired by seed.
+
+    It is named ``"(arm − reference)"`` wherever an arm is named (score index, tables, plots), and
+    carries its two arms, so nothing parses the name back.
+    """
+
+    arm: str
+    reference: str
+
+    def __new__(cls, arm: str, reference: str) -> Gain:
+        gain = super().__new__(cls, f"({arm}{GAIN}{reference})")
+        gain.arm, gain.reference = arm, reference
+        return gain
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        return self.arm, self.reference
+
+
+class Contrast(NamedTuple):
+    """``arm − reference``: Δ is arm minus reference. An interaction ``[a, b, c, d]`` is the contrast of
+    two gains, ``Contrast(Gain(a, b), Gain(c, d))``: Δ = (a − b) − (c − d), paired by seed."""
+
+    arm: str
+    reference: str
 
 
 R = TypeVar("R", bound=BaseModel)

@@ -41,7 +41,7 @@ def _to(value, device: str):
 
 
 def sts_pairs(count: int) -> list[tuple[str, str]]:
-    from harness.cli.bench_step import sts_pairs as read
+    from harness.bench.step import sts_pairs as read
 
     return read(Path(os.environ["GIST_HARNESS_DATA"]), count)
 

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
+from harness.bench.eval import measure
 from harness.cli import main
-from harness.cli.bench_eval import measure
 from harness.evaluate import evaluate
 
 
@@ -34,7 +34,7 @@ def test_measure_reports_both_runs(monkeypatch, tmp_path):
 
 
 def test_bench_eval_cli_prints_json(monkeypatch, capsys):
-    import harness.cli.bench_eval as bench
+    import harness.bench.eval as bench
     import harness.models
 
     monkeypatch.setattr(harness.models, "load_model", lambda name, device=None: object())
@@ -62,7 +62,7 @@ def test_benchmark_offline_sts(benchmark, minilm, data_dir, cache):
 
 
 def test_padding_share_counts_padded_positions():
-    from harness.cli.bench_eval_tasks import padding_share
+    from harness.bench.eval_tasks import padding_share
 
     assert padding_share([4, 1, 4, 1], 2, longest_first=False) == 0.375  # 10 tokens in 16 positions
     assert padding_share([4, 1, 4, 1], 2, longest_first=True) == 0.0  # (4, 4), (1, 1)
@@ -70,7 +70,7 @@ def test_padding_share_counts_padded_positions():
 
 
 def test_bench_eval_per_task_reports_each_suite_against_the_first(monkeypatch, capsys):
-    import harness.cli.bench_eval_tasks as per_task
+    import harness.bench.eval_tasks as per_task
     import harness.models
 
     monkeypatch.setattr(harness.models, "load_model", lambda name, device=None: object())

@@ -7,12 +7,13 @@ import argparse
 import pytest
 from test_loss import ANCHORS, POSITIVES, tiny_model
 
-from harness.cli import bench_step
+from harness.bench import step as bench_step
+from harness.cli import bench_step as bench_step_cmd
 
 
 def test_parser_defaults():
     parser = argparse.ArgumentParser()
-    bench_step.add_parser(parser.add_subparsers())
+    bench_step_cmd.add_parser(parser.add_subparsers())
     args = parser.parse_args(["step", "--json"])
     assert (args.student, args.guide, args.batch_size, args.json) == (
         "all-minilm-l6",

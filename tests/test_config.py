@@ -205,3 +205,16 @@ def test_grid_sampler_needs_categorical_space(tmp_path):
     search += '\n[search_space.lr]\ntype = "float"\nlow = 1e-5\nhigh = 1e-4\n'
     text = "\n".join(errors_of(tmp_path, search))
     assert "study.sampler: the grid sampler needs every search_space entry to be categorical" in text
+
+
+def test_checks_still_run_where_pydantic_refused_a_neighbouring_field(tmp_path):
+    """A refused field is left out of the draft the checks read; its neighbours are still checked."""
+    bad = GOOD.replace(
+        'mixture = "mini-medi"', 'sources = [{ source = "stsb-train", cap = 0 }, "stsb-trian"]'
+    )
+    bad = bad.replace('name = "gist"\nstrategy = "gist"', 'name = "gist"\nstrategy = "gsit"\nlr = "fast"')
+    text = "\n".join(errors_of(tmp_path, bad))
+    assert "data.sources.0.SourceRef.cap: Input should be greater than or equal to 1" in text
+    assert "data.sources.1: unknown dataset 'stsb-trian'" in text
+    assert "ablation.arms.1.lr: Input should be a valid number" in text
+    assert "ablation.arms.1.strategy: unknown strategy 'gsit'" in text

@@ -14,7 +14,7 @@ from test_config import errors_of
 from test_train import pairs, tiny_student
 
 from harness.config import Experiment, load_experiment
-from harness.guides import weights_digest
+from harness.models import weights_digest
 from harness.study.pipeline import RealPipeline
 
 COTRAIN = """\
@@ -69,7 +69,7 @@ class ToyPipeline(RealPipeline):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, progress=False, **kwargs)
         self.train_dataset = pairs(32)
-        self._corpus = sorted(set(self.train_dataset["anchor"]) | set(self.train_dataset["positive"]))
+        self.guides.corpus = sorted(set(self.train_dataset["anchor"]) | set(self.train_dataset["positive"]))
 
     def load_student(self):
         return tiny_student()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import files
+from harness import files
 from harness.errors import UserError
 
 # --- real files: counts and character totals equal the MANIFEST / MTEB figures ------------------

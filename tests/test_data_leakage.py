@@ -6,16 +6,17 @@ import logging
 
 import pytest
 
-from harness.data import check_leakage, files, find_overlaps, load_source, normalize_text, token_key
+from harness import files
+from harness.data import check_leakage, check_training_data, exact_key, find_overlaps, load_source, token_key
 from harness.data.examples import dataset_texts
 from harness.errors import UserError
 
 
 def test_keys():
-    assert normalize_text("  A  Dog\tRuns.\n") == "a dog runs."
+    assert exact_key("  A  Dog\tRuns.\n") == "a dog runs."
     # Moses-tokenised, lowercased STS copies match the raw sentence under the token key only.
     raw, moses = "The dog's bowl isn't \"full\".", "the dog ' s bowl isn ' t \" full \" ."
-    assert normalize_text(raw) != normalize_text(moses)
+    assert exact_key(raw) != exact_key(moses)
     assert token_key(raw) == token_key(moses) == "the dog s bowl isn t full"
     assert token_key("?!") == ""
 
@@ -115,3 +116,30 @@ def test_stsb_train_shares_texts_with_sts_test_sets(data_dir):
     assert counts["STSBenchmark"] == (89, 89)
     # The STS12-16 copies are lowercased and Moses-tokenised: the exact key misses most overlaps.
     assert counts["STS12"] == (459, 0) and counts["STS14"] == (903, 232)
+
+
+def test_leakage_of_a_test_text_is_an_error(data_dir):
+    from harness.config import FinalConfig
+    from harness.study.pipeline import suite_object
+
+    suite = suite_object(FinalConfig(suite="offline-sts", tasks=["local:BIOSSES"]))
+    from harness.evaluate import suite_texts
+
+    texts = suite_texts(suite, data_dir)
+    leaked = next(iter(next(iter(texts.texts["local:BIOSSES"].values()))))
+    with pytest.raises(UserError, match="local:BIOSSES"):
+        check_training_data({"toy": {leaked, "an unrelated sentence"}}, [texts])
+    report = check_training_data({"toy": {"an unrelated sentence"}}, [texts])
+    assert report.ok
+
+
+def test_leakage_check_merges_a_task_shared_by_two_suites():
+    """``dev`` and ``offline-all`` both hold STSBenchmark: texts of both suites' splits are checked."""
+    from harness.evaluate import SuiteTexts
+
+    suites = {
+        "a": SuiteTexts({"t": {"test": {"leaked text"}}}, {"t": {"test": "test"}}),
+        "b": SuiteTexts({"t": {"dev": {"other text"}}}, {"t": {"dev": "test"}}),
+    }
+    report = check_training_data({"src": {"leaked text", "fine"}}, [suites["a"], suites["b"]], policy="warn")
+    assert [(o.task, o.split) for o in report.leaks] == [("t", "test")]

@@ -24,7 +24,7 @@ from harness.evaluate import (
     suite_texts,
 )
 from harness.tasks import TASKS
-from harness.tasks._local import local_metadata, normalize_text
+from harness.tasks._local import local_metadata, lowercase_words
 from harness.tasks.sts import LocalSTS
 
 TINY = Suite("tiny", "two small STS tasks", (SuiteTask("local:BIOSSES"), SuiteTask("local:STS16")))
@@ -126,13 +126,13 @@ def test_dev_suite_shares_no_text_with_final_suites(data_dir):
     }
     final, roles = suite_texts("offline-all", data_dir)
     scored = {
-        normalize_text(t)
+        lowercase_words(t)
         for task, s in final.items()
         for split, ts in s.items()
         if roles[task][split] == "test"
         for t in ts
     }
-    dev = {normalize_text(t) for s in dev_texts.values() for ts in s.values() for t in ts}
+    dev = {lowercase_words(t) for s in dev_texts.values() for ts in s.values() for t in ts}
     assert dev and not dev & scored
     # STS-B dev and SemEval-2012 MSRpar recycle STS12-16 test sentences: only 178 STS-B dev pairs and
     # SMTeuroparl's 732 pairs survive (1,194 sentences); PIT-2015 dev shares nothing with its test set.

@@ -23,7 +23,8 @@ from test_loss import tiny_model
 from test_train import tiny_student
 
 from harness.guide_cache import GuideCache, text_hash
-from harness.guides import build_guide, max_seq_len_of, model_digest
+from harness.guides import build_guide
+from harness.models import max_seq_len_of, model_digest
 
 REPO = Path(__file__).resolve().parents[1]
 

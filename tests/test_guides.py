@@ -10,7 +10,8 @@ from test_loss import tiny_model
 
 from harness.errors import UserError
 from harness.guide_cache import GuideCache
-from harness.guides import GUIDES, build_guide, listing, weights_digest
+from harness.guides import GUIDES, build_guide, listing
+from harness.models import weights_digest
 
 CORPUS = [
     "a cat sits on the mat",

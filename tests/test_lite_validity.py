@@ -10,8 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from harness.cli import main
-from harness.report.lite_validity import (
+from harness.bench.lite_validity import (
     _same_conclusion,
     contrast_agreement,
     pair_agreement,
@@ -19,6 +18,7 @@ from harness.report.lite_validity import (
     validity,
     with_scores,
 )
+from harness.cli import main
 from harness.results import load_study_dir
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_study"

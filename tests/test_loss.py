@@ -177,9 +177,9 @@ def test_official_variant_hand_worked_3x3():
     """Three pairs with 2-D unit embeddings; the guide equals the student, temperature 1.
 
     Student = guide: a0=(1,0), a1=(0,1), a2=(0.6,0.8); p0=(0.8,0.6), p1=(0,1), p2=(0.6,0.8).
-    Row 0: blocks qp=[.8, 0, .6], qq=[1, 0, .6], pp=[1, .6, .96] (row is p0 for pp); threshold
-    g_pos = 0.8. Kept: qp0 (the positive), qp1 0, qp2 .6; qq0 is the anchor itself (dropped as
-    identical), qq1 0, qq2 .6; pp0 is p0 itself, pp1 .6 kept, pp2 .96 > .8 dropped by the guide.
+    Row 0: blocks ap=[.8, 0, .6], aa=[1, 0, .6], pp=[1, .6, .96] (row is p0 for pp); threshold
+    g_pos = 0.8. Kept: ap0 (the positive), ap1 0, ap2 .6; aa0 is the anchor itself (dropped as
+    identical), aa1 0, aa2 .6; pp0 is p0 itself, pp1 .6 kept, pp2 .96 > .8 dropped by the guide.
     Row-0 loss = -log(e^.8 / (e^.8 + 3 e^.6 + 2 e^0)).
     Rows 1 and 2 have g_pos = 1 (identical pairs), so nothing exceeds them: every other candidate
     is kept except texts identical to the row's anchor or positive.
@@ -202,7 +202,7 @@ def test_official_variant_hand_worked_3x3():
     row0 = -math.log(math.exp(0.8) / (math.exp(0.8) + 3 * math.exp(0.6) + 2 * math.exp(0.0)))
     got = torch.nn.functional.cross_entropy(scores.logits, scores.targets, reduction="none")
     assert abs(float(got[0]) - row0) < 1e-6
-    # Row 1: anchor = positive = (0,1). qp=[.6, 1, .8] keeps .6 and .8; qq=[0, 1, .8]: qq1 is itself;
+    # Row 1: anchor = positive = (0,1). ap=[.6, 1, .8] keeps .6 and .8; aa=[0, 1, .8]: aa1 is itself;
     # pp=[.6, 1, .8]: pp1 itself. Kept: 1 (pos), .6, .8, 0, .8, .6, .8
     row1 = -math.log(math.exp(1) / (math.exp(1) + 2 * math.exp(0.6) + 3 * math.exp(0.8) + math.exp(0)))
     assert abs(float(got[1]) - row1) < 1e-6
@@ -369,3 +369,71 @@ def test_unlabelled_rows_share_no_label_with_anything():
         [[True, True, False, False], [True, True, False, False], [False] * 4, [False] * 4]
     )
     assert torch.equal(same[:, :4], expected)
+
+
+def test_from_config_reads_the_train_settings_by_name(student, guide_model):
+    """``from_config`` builds the loss ``train()`` built field by field before it existed."""
+    from harness.config import TrainConfig
+
+    cfg = TrainConfig(
+        temperature=0.05,
+        strategy="gist",
+        strategy_params={"margin": 0.02},
+        margin_strategy="relative",
+        contrast_anchors=False,
+        objective="hardness",
+        objective_params={"sims": "guide"},
+        duplicates="keep",
+        mini_batch_size=3,
+        seed=5,
+    )
+    guide = TableGuide(guide_model)
+    by_hand = GuidedInBatchLoss(
+        student,
+        guide,
+        temperature=cfg.temperature,
+        margin_strategy=cfg.margin_strategy,
+        margin=cfg.margin,
+        contrast_anchors=cfg.contrast_anchors,
+        contrast_positives=cfg.contrast_positives,
+        strategy=cfg.strategy,
+        strategy_params=dict(cfg.strategy_params),
+        variant=cfg.variant,
+        guide_mode=cfg.guide_mode,
+        mini_batch_size=cfg.mini_batch_size,
+        seed=cfg.seed,
+        objective=cfg.objective,
+        objective_params=dict(cfg.objective_params),
+        duplicates=cfg.duplicates,
+    )
+    loss = GuidedInBatchLoss.from_config(student, guide, cfg)
+    assert loss.get_config_dict() == by_hand.get_config_dict()
+    assert loss.config == by_hand.config
+    features, _ = batch_for(loss, [ANCHORS, POSITIVES, NEGATIVES])
+    assert float(loss(features, None)) == float(by_hand(features, None))
+
+
+def test_needs_guide_is_decided_once_for_strategy_and_objective(student, guide_model):
+    from harness.loss import needs_guide
+
+    cases = [
+        (("none", {}, "infonce", {}), False),
+        (("gist", {}, "infonce", {}), True),
+        (("oracle", {}, "hardness", {}), False),
+        (("none", {}, "hardness", {"sims": "guide"}), True),
+        (("self_filter", {}, "distill_kl", {}), True),
+        (("random", {"match": "gist"}, "infonce", {}), True),
+        (("random", {"match": "oracle"}, "debiased", {}), False),
+    ]
+    for (strategy, strategy_params, objective, objective_params), expected in cases:
+        assert needs_guide(strategy, strategy_params, objective, objective_params) is expected
+        guide = TableGuide(guide_model) if expected else None
+        loss = GuidedInBatchLoss(
+            student,
+            guide,
+            strategy=strategy,
+            strategy_params=strategy_params,
+            objective=objective,
+            objective_params=objective_params,
+        )
+        assert loss.needs_guide is expected

@@ -13,7 +13,7 @@ import pytest
 
 from harness import models
 from harness.errors import UserError
-from harness.models import MODELS, ModelSpec, ZipPart, get_spec, listing
+from harness.models import MODELS, ModelSpec, ZipPart, folders, get_spec, listing
 from harness.registry import Registry, UnknownNameError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -86,17 +86,17 @@ def fake_parts(tmp_path, monkeypatch):
             raise FileNotFoundError(part.dist)
         return by_dist[part.dist]
 
-    monkeypatch.setattr(models, "locate_part", locate)
+    monkeypatch.setattr(folders, "locate_part", locate)
     return spec, paths, by_dist
 
 
 def test_split_archive_assembles_once_and_is_reused(tmp_path, fake_parts):
     spec, _, _ = fake_parts
     root = tmp_path / "cache"
-    folder = models._assemble_split_zip(spec, root, progress=False)
+    folder = folders._assemble_split_zip(spec, root, progress=False)
     assert (folder / "weights.bin").read_bytes() == bytes(range(256)) * 64
     stamp = (folder / "weights.bin").stat().st_mtime_ns
-    assert models._assemble_split_zip(spec, root, progress=False) == folder
+    assert folders._assemble_split_zip(spec, root, progress=False) == folder
     assert (folder / "weights.bin").stat().st_mtime_ns == stamp  # reused, not rebuilt
     assert [p.name for p in root.iterdir()] == [folder.parent.name]  # no temporary leftovers
 
@@ -108,7 +108,7 @@ def test_corrupt_part_is_named_and_leaves_no_folder(tmp_path, fake_parts):
     paths[1].write_bytes(bytes(data))
     root = tmp_path / "cache"
     with pytest.raises(UserError, match="part tiny-part-1 .* is corrupt"):
-        models._assemble_split_zip(spec, root, progress=False)
+        folders._assemble_split_zip(spec, root, progress=False)
     assert list(root.iterdir()) == []
 
 
@@ -116,7 +116,7 @@ def test_missing_part_names_the_part_and_the_extra(tmp_path, fake_parts):
     spec, _, by_dist = fake_parts
     del by_dist["tiny-part-2"]
     with pytest.raises(UserError, match=r"part tiny-part-2 is not installed.*gist-harness\[guides\]"):
-        models._assemble_split_zip(spec, tmp_path / "cache", progress=False)
+        folders._assemble_split_zip(spec, tmp_path / "cache", progress=False)
     assert not (tmp_path / "cache").exists() or list((tmp_path / "cache").iterdir()) == []
 
 

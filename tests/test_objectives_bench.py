@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from test_loss import ANCHORS, NEGATIVES, POSITIVES, tiny_model
 
-from harness.cli import bench_epoch, bench_step
+from harness.bench import epoch as bench_epoch
+from harness.bench import step as bench_step
 from harness.loss.objectives import OBJECTIVES
 
 

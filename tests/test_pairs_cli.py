@@ -9,7 +9,7 @@ import pytest
 
 from harness import __version__
 from harness.cli import main
-from harness.pairs import DEFAULT_PAIR, PAIRS, resolve_pair
+from harness.models.pairs import DEFAULT_PAIR, PAIRS, resolve_pair
 from harness.registry import UnknownNameError
 
 

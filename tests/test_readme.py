@@ -26,3 +26,18 @@ def test_tox_has_the_envs_the_readme_names():
         for env in re.findall(r"tox -e ([\w,]+)", command):
             for name in env.split(","):
                 assert name == "py" or f"[testenv:{name}]" in tox, name
+
+
+def test_readme_is_a_newcomers_page():
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 200, "reference material belongs in docs/, findings in the reports"
+    quickstart, tests = (c.strip() for c in _readme_commands()[:2])
+    assert quickstart.endswith("tox -e quickstart"), "the first command runs the quickstart"
+    assert "tox -e py" in tests, "the second command runs the tests"
+
+
+def test_readme_links_point_at_files_that_exist():
+    text = (REPO / "README.md").read_text()
+    links = re.findall(r"\]\(((?!https?://)[^)#]+)", text)
+    assert links, "the README links the reports, the reports index and the docs"
+    assert [link for link in links if not (REPO / link).exists()] == []

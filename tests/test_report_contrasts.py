@@ -13,7 +13,7 @@ from statsmodels.stats.power import TTestPower
 
 from harness.report.contrasts import contrast_results, per_seed
 from harness.report.load import score_index
-from harness.report.settings import report_settings
+from harness.report.settings import ReportConfig, report_settings
 from harness.report.stats import (
     aggregate,
     benjamini_hochberg,
@@ -167,7 +167,7 @@ def test_contrasts_of_the_fixture(index):
 
 def test_declared_contrasts_and_bh_per_task(index):
     section = {"contrasts": [["gist", "random_drop"], ["gist", "infonce"]], "primary": [["gist", "infonce"]]}
-    settings = report_settings(section, index.arms, "infonce")
+    settings = report_settings(ReportConfig.model_validate(section), index.arms, "infonce")
     assert settings.primary == [("gist", "infonce")]
     assert settings.contrasts == [("gist", "infonce"), ("gist", "random_drop")]
     results = contrast_results(index, settings)
@@ -179,7 +179,8 @@ def test_declared_contrasts_and_bh_per_task(index):
 
 
 def test_unknown_arms_are_left_out_and_said(index):
-    settings = report_settings({"contrasts": [["gist", "nope"]]}, index.arms, "infonce")
+    section = ReportConfig.model_validate({"contrasts": [["gist", "nope"]]})
+    settings = report_settings(section, index.arms, "infonce")
     assert settings.contrasts == [] and "no COMPLETE trial of nope" in settings.problems[0]
 
 

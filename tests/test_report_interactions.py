@@ -9,7 +9,7 @@ from scipy import stats
 from harness.report.build import with_gain_arms
 from harness.report.contrasts import contrast_results
 from harness.report.load import ScoreIndex
-from harness.report.settings import gain_arms, report_settings
+from harness.report.settings import ReportConfig, gain_arms, report_settings
 
 SEEDS = (0, 1, 2)
 # arm -> task -> seed -> score; task t2 is in another category, so category and task means differ.
@@ -28,7 +28,7 @@ def _index() -> ScoreIndex:
 
 def test_an_interaction_is_a_paired_test_of_the_difference_of_gains():
     section = {"interactions": [["gist_ps", "infonce_ps", "gist_mx", "infonce_mx"]]}
-    settings = report_settings(section, list(SCORES), "infonce_ps")
+    settings = report_settings(ReportConfig.model_validate(section), list(SCORES), "infonce_ps")
     assert settings.contrasts == [("(gist_ps − infonce_ps)", "(gist_mx − infonce_mx)")]
     results = contrast_results(with_gain_arms(_index(), gain_arms(settings.contrasts)), settings)
     row = next(r for r in results.rows if r.aggregate.key == "task")
@@ -64,7 +64,7 @@ def test_interactions_can_be_primary_and_name_missing_arms():
         ],
         "primary": [["gist_ps", "infonce_ps", "gist_mx", "infonce_mx"]],
     }
-    settings = report_settings(section, list(SCORES), "infonce_ps")
+    settings = report_settings(ReportConfig.model_validate(section), list(SCORES), "infonce_ps")
     assert settings.primary == [("(gist_ps − infonce_ps)", "(gist_mx − infonce_mx)")]
     assert settings.contrasts[1] == ("gist_ps", "infonce_ps")
     assert any("(x − y)" in p for p in settings.problems)

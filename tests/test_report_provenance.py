@@ -10,7 +10,7 @@ import optuna
 from harness.config import TrainConfig
 from harness.results import StudyManifest, TrialRecord, read_record
 from harness.study.artifacts import RunFolder, trial_record
-from harness.study.provenance import code_provenance
+from harness.study.environment import code_provenance
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.config import ConfigError, validate_experiment
-from harness.static import STATIC_DEFAULTS, STATIC_SEARCH_SPACE
+from harness.config.static_preset import STATIC_DEFAULTS, STATIC_SEARCH_SPACE
 
 
 def _experiment(student: str, train: dict | None = None, **extra) -> dict:

@@ -11,9 +11,9 @@ import torch
 from datasets import Dataset
 
 from harness.config import TrainConfig
+from harness.config.static_preset import STATIC_DEFAULTS
 from harness.guides import build_guide
 from harness.models import load_model
-from harness.static import STATIC_DEFAULTS
 from harness.train import train, training_texts
 
 TOPICS = {

@@ -284,11 +284,11 @@ def test_a_final_length_limit_scores_the_final_suite_again():
 
 def test_the_pipeline_truncates_before_scoring_a_limited_final_suite(monkeypatch, tmp_path):
     import harness.evaluate
-    import harness.train
+    import harness.models
     from harness.study.pipeline import RealPipeline
 
     seen = []
-    monkeypatch.setattr(harness.train, "set_max_seq_len", lambda model, n: seen.append(("limit", n)))
+    monkeypatch.setattr(harness.models, "truncate", lambda model, n: seen.append(("limit", n)))
     monkeypatch.setattr(
         harness.evaluate, "evaluate", lambda model, suite, **_: seen.append(("score", suite.name))
     )

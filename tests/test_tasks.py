@@ -8,11 +8,11 @@ import mteb
 import pytest
 from mteb.abstasks.abstask import AbsTask
 
-from harness.data.files import read_pit2015, read_sts_input
 from harness.errors import UserError
+from harness.files import folder, read_pit2015, read_sts_input
 from harness.tasks import TASKS, get_task, listing, pair_classification, sts
 from harness.tasks._checksums import FILE_SHA256
-from harness.tasks._local import normalize_text, resolve_data_dir, revision
+from harness.tasks._local import lowercase_words, revision
 
 # Pairs / rows each local copy must hold (MTEB's descriptive statistics, MANIFEST.md).
 EXPECTED_TEST_ROWS = {
@@ -93,9 +93,9 @@ def test_listing_rows_share_keys():
 def test_data_dir_is_required(monkeypatch):
     monkeypatch.delenv("GIST_HARNESS_DATA", raising=False)
     with pytest.raises(UserError, match="GIST_HARNESS_DATA"):
-        resolve_data_dir(None)
+        folder.data_dir(None)
     with pytest.raises(UserError, match="does not exist"):
-        resolve_data_dir("/nonexistent/data")
+        folder.data_dir("/nonexistent/data")
 
 
 def test_changed_file_is_refused(data_dir, tmp_path):
@@ -129,5 +129,5 @@ def test_pit2015_pairs_drop_debatable_dev_votes(tmp_path):
     assert pairs.to_dict() == {"sentence1": ["a", "e"], "sentence2": ["b", "f"], "labels": [1, 0]}
 
 
-def test_normalize_text_matches_senteval_tokenisation():
-    assert normalize_text("A man's hat.") == normalize_text("a man ' s hat .")
+def test_lowercase_words_matches_senteval_tokenisation():
+    assert lowercase_words("A man's hat.") == lowercase_words("a man ' s hat .")

@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from harness.config import Experiment, TrainConfig
-from harness.errors import UserError
-from harness.train import check_training_data, train, training_texts
+from harness.train import train, training_texts
 
 
 class FakeGuide:
@@ -123,20 +122,6 @@ def test_a_pruned_run_stops_the_trainer_and_raises_trial_pruned():
             progress=False,
         )
     assert steps == [1, 2]
-
-
-def test_leakage_of_a_test_text_is_an_error(data_dir):
-    from harness.config import FinalConfig
-    from harness.study.pipeline import suite_object
-
-    suite = suite_object(FinalConfig(suite="offline-sts", tasks=["local:BIOSSES"]))
-    from harness.evaluate import suite_texts
-
-    leaked = next(iter(next(iter(suite_texts(suite, data_dir).texts["local:BIOSSES"].values()))))
-    with pytest.raises(UserError, match="local:BIOSSES"):
-        check_training_data({"toy": {leaked, "an unrelated sentence"}}, [suite], data_dir)
-    report = check_training_data({"toy": {"an unrelated sentence"}}, [suite], data_dir)
-    assert report.ok
 
 
 def test_training_texts_cover_every_text_column():
@@ -258,18 +243,3 @@ def test_quickstart_runs_end_to_end(tmp_path, data_dir):
     args += ["--reports-dir", str(tmp_path / "reports"), "--data-dir", str(data_dir), "--no-progress"]
     assert main(args) == 0
     assert (tmp_path / "reports" / "quickstart" / "index.html").exists()
-
-
-def test_leakage_check_merges_a_task_shared_by_two_suites(monkeypatch):
-    """``dev`` and ``offline-all`` both hold STSBenchmark: texts of both suites' splits are checked."""
-    import harness.evaluate
-    from harness.evaluate import SuiteTexts
-    from harness.train import check_training_data
-
-    suites = {
-        "a": SuiteTexts({"t": {"test": {"leaked text"}}}, {"t": {"test": "test"}}),
-        "b": SuiteTexts({"t": {"dev": {"other text"}}}, {"t": {"dev": "test"}}),
-    }
-    monkeypatch.setattr(harness.evaluate, "suite_texts", lambda suite, data_dir: suites[suite])
-    report = check_training_data({"src": {"leaked text", "fine"}}, ["a", "b"], None, policy="warn")
-    assert [(o.task, o.split) for o in report.leaks] == [("t", "test")]

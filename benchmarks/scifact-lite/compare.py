@@ -81,8 +81,7 @@ def score(models: list[str], out: Path, max_seq_len: int, data_dir: str | None, 
 
     from harness.embedding_cache import CachedEncoder
     from harness.evaluate import score_task
-    from harness.models import load_model
-    from harness.train import set_max_seq_len
+    from harness.models import load_model, truncate
 
     done = set()
     if out.exists():
@@ -96,7 +95,7 @@ def score(models: list[str], out: Path, max_seq_len: int, data_dir: str | None, 
         if not todo:
             continue
         model = load_model(path, device="cpu")
-        set_max_seq_len(model, max_seq_len)
+        truncate(model, max_seq_len)
         encoder = CachedEncoder(model, batch_size=32, progress=False, cache_retrieval=True)
         rows = []
         for name in todo:

@@ -8,17 +8,43 @@ an exit status). Env, logging, output folders and device choice live only here.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 
 from harness import __version__
+from harness.cli import (
+    bench_cmd,
+    dashboard_cmd,
+    data_cmd,
+    drops_cmd,
+    eval_cmd,
+    index_cmd,
+    ls_cmd,
+    models_cmd,
+    report_cmd,
+    run_cmd,
+    validate_cmd,
+    worker_cmd,
+)
 from harness.errors import UserError
 from harness.registry import UnknownNameError
 
-# Order is the order in --help.
-COMMANDS = ["ls", "models", "data", "validate", "run", "worker", "eval", "report", "bench", "drops"]
+COMMANDS = [
+    ls_cmd,
+    models_cmd,
+    data_cmd,
+    validate_cmd,
+    run_cmd,
+    worker_cmd,
+    eval_cmd,
+    report_cmd,
+    index_cmd,
+    bench_cmd,
+    drops_cmd,
+    dashboard_cmd,
+]
+"""The sub-commands, in the order of ``--help``."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,13 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gist-harness {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"harness.cli.{name}_cmd")
-        except ModuleNotFoundError as exc:  # a command whose module is not built yet
-            if exc.name == f"harness.cli.{name}_cmd":
-                continue
-            raise
+    for module in COMMANDS:
         module.add_parser(subparsers)
     return parser
 

@@ -1,8 +1,8 @@
 """``gist-harness bench eval``: wall time of a suite with and without the shared embedding cache.
 
 ``--per-task`` instead scores each suite once (cache on) and reports every task's texts, tokens,
-padding, embedding and scoring seconds (``bench_eval_tasks``); with several ``--suite`` it also reports
-each suite's time relative to the first (``offline-all`` vs ``offline-lite``).
+padding, embedding and scoring seconds; with several ``--suite`` it also reports each suite's time
+relative to the first (``offline-all`` vs ``offline-lite``). See :mod:`harness.bench.eval`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
+from harness.bench import eval as bench
 from harness.cli.table import print_rows
 
 
@@ -43,63 +43,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def measure(model: Any, suite: Any, data_dir: Path | None, batch_size: int = 32) -> list[dict[str, Any]]:
-    """Runs ``suite`` twice (shared cache on, then off); one row per run with seconds and the mean score."""
-    from harness.evaluate import evaluate
-
-    rows = []
-    for cache in (True, False):
-        start = time.perf_counter()
-        table = evaluate(model, suite, data_dir=data_dir, batch_size=batch_size, cache=cache, progress=False)
-        rows.append(
-            {
-                "suite": getattr(suite, "name", suite),
-                "cache": cache,
-                "tasks": table.task.nunique(),
-                "texts_embedded": table.attrs.get("texts_embedded"),
-                "seconds": round(time.perf_counter() - start, 2),
-                "mean_main_score": round(float(table.main_score.mean()), 6),
-            }
-        )
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
-    from harness.models import load_model
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     suites = args.suite or ["offline-sts"]
-    model = load_model(args.model, device=args.device)
     if args.per_task:
-        return _per_task(model, suites, args)
-    runs = []
-    for suite in suites:
-        rows = measure(model, suite, args.data_dir, args.batch_size)
-        speedup = rows[1]["seconds"] / rows[0]["seconds"]
-        for row in rows:
-            row["model"] = args.model
-        runs.append({"runs": rows, "speedup": round(speedup, 2)})
-        if not args.json:
-            print_rows(rows, title=f"bench eval: {suite} (speedup with cache: {speedup:.2f}x)")
+        result = bench.bench_per_task(args.model, suites, args.data_dir, args.batch_size, args.device)
+        _print_per_task(result, suites[0], args.json)
+        return 0
+    runs = bench.bench_eval(args.model, suites, args.data_dir, args.batch_size, args.device)
     if args.json:
         print(json.dumps(runs[0] if len(runs) == 1 else runs, indent=2))
+        return 0
+    for suite, timed in zip(suites, runs, strict=True):
+        print_rows(timed["runs"], title=f"bench eval: {suite} (speedup with cache: {timed['speedup']:.2f}x)")
     return 0
 
 
-def _per_task(model: Any, suites: list[str], args: argparse.Namespace) -> int:
-    from harness.cli.bench_eval_tasks import measure_tasks
-
-    tasks, totals = [], []
-    for suite in suites:
-        rows = measure_tasks(model, suite, args.data_dir, args.batch_size)
-        tasks += rows[:-1]
-        totals.append({"model": args.model, **rows[-1]})
-    first = totals[0]["seconds"]
-    for total in totals:
-        total["speedup"] = round(first / total["seconds"], 2) if total["seconds"] else None
-    if args.json:
-        print(json.dumps({"model": args.model, "tasks": tasks, "suites": totals}, indent=2))
-    else:
-        print_rows(tasks, title=f"bench eval --per-task: {args.model}")
-        print_rows(totals, title=f"per suite (speedup against {suites[0]})")
-    return 0
+def _print_per_task(result: dict[str, Any], first: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    print_rows(result["tasks"], title=f"bench eval --per-task: {result['model']}")
+    print_rows(result["suites"], title=f"per suite (speedup against {first})")

@@ -77,8 +77,8 @@ def log_drops(args: argparse.Namespace) -> tuple[Any, dict[str, dict[str, float]
     the run's diagnostics by source (``RunRecord.by_source``)."""
     from harness.config import load_experiment
     from harness.loss import DropLog, texts_by_id
-    from harness.study.objective import trained_arms
     from harness.study.pipeline import RealPipeline
+    from harness.study.trial import trained_arms
     from harness.train import training_texts
 
     experiment = load_experiment(args.path)

@@ -3,27 +3,93 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+from collections.abc import Callable
+from typing import Any
 
 from harness.cli.table import print_rows
 
-# kind -> "module:function"; the function returns a list of dicts (one per registered item).
-LISTINGS = {
-    "models": "harness.models:listing",
-    "pairs": "harness.pairs:listing",
-    "strategies": "harness.masking:listing",
-    "objectives": "harness.loss.objectives:listing",
-    "guides": "harness.guides:listing",
-    "datasets": "harness.data:listing",
-    "mixtures": "harness.data:mixture_listing",
-    "tasks": "harness.tasks:listing",
-    "suites": "harness.evaluate:listing",
+# Each registry is imported only when listed, so ``ls`` of one kind does not load torch for another.
+
+
+def _models() -> list[dict[str, Any]]:
+    from harness.models import listing
+
+    return listing()
+
+
+def _pairs() -> list[dict[str, Any]]:
+    from harness.models.pairs import listing
+
+    return listing()
+
+
+def _strategies() -> list[dict[str, Any]]:
+    from harness.masking import listing
+
+    return listing()
+
+
+def _objectives() -> list[dict[str, Any]]:
+    from harness.loss.objectives import listing
+
+    return listing()
+
+
+def _guides() -> list[dict[str, Any]]:
+    from harness.guides import listing
+
+    return listing()
+
+
+def _datasets() -> list[dict[str, Any]]:
+    from harness.data import listing
+
+    return listing()
+
+
+def _mixtures() -> list[dict[str, Any]]:
+    from harness.data import mixture_listing
+
+    return mixture_listing()
+
+
+def _tasks() -> list[dict[str, Any]]:
+    from harness.tasks import listing
+
+    return listing()
+
+
+def _suites() -> list[dict[str, Any]]:
+    from harness.evaluate import listing
+
+    return listing()
+
+
+def _strategies_note() -> str:
+    from harness.masking import DUPLICATES_NOTE
+
+    return DUPLICATES_NOTE
+
+
+def _objectives_note() -> str:
+    from harness.loss.objectives import NOTE
+
+    return NOTE
+
+
+LISTINGS: dict[str, Callable[[], list[dict[str, Any]]]] = {
+    "models": _models,
+    "pairs": _pairs,
+    "strategies": _strategies,
+    "objectives": _objectives,
+    "guides": _guides,
+    "datasets": _datasets,
+    "mixtures": _mixtures,
+    "tasks": _tasks,
+    "suites": _suites,
 }
-# kind -> "module:constant": a note printed under the table (not with --json, which stays a list).
-NOTES = {
-    "strategies": "harness.masking:DUPLICATES_NOTE",
-    "objectives": "harness.loss.objectives:NOTE",
-}
+# A note printed under the table (not with --json, which stays a list).
+NOTES: dict[str, Callable[[], str]] = {"strategies": _strategies_note, "objectives": _objectives_note}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,10 +102,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    module_name, func_name = LISTINGS[args.kind].split(":")
-    listing = getattr(importlib.import_module(module_name), func_name)
-    print_rows(listing(), title=args.kind, as_json=args.json)
+    print_rows(LISTINGS[args.kind](), title=args.kind, as_json=args.json)
     if args.kind in NOTES and not args.json:
-        module_name, attr = NOTES[args.kind].split(":")
-        print(getattr(importlib.import_module(module_name), attr))
+        print(NOTES[args.kind]())
     return 0

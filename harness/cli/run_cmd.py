@@ -23,12 +23,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="create or resume a study and run it to the end, then write its report",
         description=(
             "Create the study of EXPERIMENT (or resume it: finished trials are kept, a trial whose "
-            "worker died is failed and run again), run every trial, then write reports/<study>/."
+            "worker died is failed and run again), run every trial, then write its report (runs/<study>/report/; --publish: reports/<study>/)."
         ),
     )
     add_common_arguments(parser)
     parser.add_argument(
-        "--reports-dir", type=Path, default=Path("reports"), help="parent of reports/<study>/"
+        "--reports-dir",
+        type=Path,
+        help="write the report to REPORTS_DIR/<study>/ (default: runs/<study>/report/, inside the git-ignored "
+        "run folder, so a run leaves the checkout clean)",
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="write the report to reports/<study>/, the committed reports (its FINDINGS.md is kept)",
     )
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     parser.add_argument(
@@ -104,9 +112,18 @@ def run(args: argparse.Namespace) -> int:
     if not run_experiment(experiment, args, worker=False):
         return 0  # not rank 0: the report is rank 0's
     if not args.no_report and experiment.study.report:
-        folder = write_report(args.runs_dir / experiment.study.name, args.reports_dir / experiment.study.name)
+        folder = write_report(args.runs_dir / experiment.study.name, report_dir(args, experiment.study.name))
         print(f"report: {folder / 'index.html'}")
     return 0
+
+
+def report_dir(args: argparse.Namespace, study: str) -> Path:
+    """Where ``run`` writes the report: ``--reports-dir``, ``--publish`` (reports/), else the run folder."""
+    if args.reports_dir is not None:
+        return args.reports_dir / study
+    if args.publish:
+        return Path("reports") / study
+    return args.runs_dir / study / "report"
 
 
 def child_argv(argv: list[str]) -> list[str]:
@@ -134,7 +151,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
     """
     import torch
 
-    from harness.study import provenance, ranks, run_study
+    from harness.study import environment, ranks, run_study
     from harness.study.pipeline import RealPipeline
     from harness.study.runner import check_models
 
@@ -163,7 +180,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
         experiment_path=str(args.experiment),
         experiment_toml=Path(args.experiment).read_text(encoding="utf-8"),
         command=shlex.join(["gist-harness", *sys.argv[1:]]),
-        data_checksums=provenance.data_checksums(experiment, args.data_dir),
+        data_checksums=environment.data_checksums(experiment, args.data_dir),
     )
     if getattr(args, "from_report", None) is not None:
         from harness.study.restore import restore_study

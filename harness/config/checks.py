@@ -1,53 +1,130 @@
 """Checks pydantic cannot do alone: sections that must agree, and every registered name.
 
-Each check reads the raw TOML dict defensively (a field of the wrong type is pydantic's error, not
-ours) and returns ``(location, message)`` pairs, so one run reports every problem in the file.
-Registries are imported lazily; a registry whose module is not installed is not checked.
+The checks read the typed :class:`~harness.config.schema.Experiment`: for a file pydantic refused,
+the draft of what it accepted (:mod:`harness.config.draft`), whose required sections may be None. Every
+trained configuration (``[train]``, each arm, each search-space value) is built by
+``Experiment.trial_config``, as the study builds it. Each check returns ``(location, message)``
+pairs, so one run reports every problem in the file.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
 
-from harness.config.schema import PRUNERS, SAMPLERS, TrainConfig
+from harness.config.schema import (
+    PRUNERS,
+    SAMPLERS,
+    CategoricalParam,
+    DataConfig,
+    Experiment,
+    ModelConfig,
+    SourceRef,
+    TrainConfig,
+    optuna_class,
+)
+from harness.registry import Registry
 
 Error = tuple[tuple, str]
-_REGISTRIES = {
-    "pair": ("harness.pairs", "PAIRS"),
-    "model": ("harness.models", "MODELS"),
-    "guide": ("harness.guides", "GUIDES"),
-    "strategy": ("harness.masking", "STRATEGIES"),
-    "objective": ("harness.loss.objectives", "OBJECTIVES"),
-    "dataset": ("harness.data", "DATASETS"),
-    "mixture": ("harness.data", "MIXTURES"),
-    "suite": ("harness.evaluate", "SUITES"),
-}
+_STRATEGY_FIELDS = {"strategy", "strategy_params", "margin", "margin_strategy"}
+_OBJECTIVE_FIELDS = {"objective", "objective_params"}
+_NESTED = ("strategy_params", "objective_params")
 
 
-def registry(kind: str) -> Any | None:
-    """The registry of ``kind`` or None while its module does not exist."""
-    module_name, attr = _REGISTRIES[kind]
+@cache
+def registries() -> dict[str, Registry[Any]]:
+    """Every registry an experiment names things in, by kind (imported on first use, not with the schema)."""
+    from harness.data import DATASETS, MIXTURES
+    from harness.evaluate import SUITES
+    from harness.guides import GUIDES
+    from harness.loss.objectives import OBJECTIVES
+    from harness.masking import STRATEGIES
+    from harness.models import MODELS
+    from harness.models.pairs import PAIRS
+
+    return {
+        "pair": PAIRS, "model": MODELS, "guide": GUIDES, "strategy": STRATEGIES, "objective": OBJECTIVES,
+        "dataset": DATASETS, "mixture": MIXTURES, "suite": SUITES,
+    }  # fmt: skip
+
+
+def registry(kind: str) -> Registry[Any]:
+    """The registry of ``kind`` (``model``, ``strategy``, ``suite``...)."""
+    return registries()[kind]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trained configuration as the experiment file writes it.
+
+    Attributes:
+        loc: where it is written (``("train",)`` or ``("ablation", "arms", i)``).
+        given: the fields it sets itself (an arm's overrides; the fields ``[train]`` sets).
+        config: its validated config (``Experiment.trial_config``); refused fields keep ``[train]``'s value.
+        errors: type errors of the fields it sets.
+        trained: False for an untrained arm.
+    """
+
+    loc: tuple
+    given: dict[str, Any]
+    config: TrainConfig
+    errors: tuple[Error, ...] = ()
+    trained: bool = True
+
+    @property
+    def refused(self) -> set[str]:
+        """The fields whose values did not validate."""
+        return {loc[len(self.loc)] for loc, _ in self.errors if len(loc) > len(self.loc)}
+
+
+def trial(experiment: Experiment, given: dict[str, Any], loc: tuple, *, trained: bool = True) -> Trial:
+    """The trial that ``given`` (overrides, dotted keys allowed) makes of ``experiment``."""
+    buildable = _buildable(experiment)
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None
-        raise
-    return getattr(module, attr, None)
+        return Trial(loc, given, buildable.trial_config(given), trained=trained)
+    except ValidationError as exc:
+        refused = [e for e in exc.errors() if e["loc"] and e["loc"][0] in given]
+        errors = tuple(((*loc, *e["loc"]), f"{e['msg']} (got {e.get('input')!r})") for e in refused)
+        bad = {e["loc"][0] for e in exc.errors()}
+        kept = {k: v for k, v in given.items() if k.split(".", 1)[0] not in bad}
+        return Trial(loc, given, buildable.trial_config(kept), errors, trained)
 
 
-def check_experiment(data: dict[str, Any]) -> list[Error]:
-    """Every consistency and name error in a parsed experiment (empty when it is fine)."""
-    checks: list[Callable[[dict[str, Any]], Iterator[Error]]] = [
+def _buildable(experiment: Experiment) -> Experiment:
+    """``experiment``, with stand-ins where a draft lacks ``[data]`` or its model does not resolve (both
+    reported by their own checks), so that every trial config can still be built and checked."""
+    update: dict[str, Any] = {}
+    if experiment.data is None:
+        update["data"] = DataConfig()
+    try:
+        experiment.guide, experiment.student_is_static  # noqa: B018  (a pair name may not resolve)
+    except (AttributeError, KeyError):
+        update["model"] = ModelConfig(student="(unresolved)", guide="none")
+    return experiment.model_copy(update=update) if update else experiment
+
+
+def trials(experiment: Experiment) -> list[Trial]:
+    """``[train]`` first, then every arm, in file order."""
+    train = experiment.train
+    found = [trial(experiment, {k: getattr(train, k) for k in train.model_fields_set}, ("train",))]
+    for i, arm in enumerate(experiment.ablation.arms):
+        found.append(trial(experiment, arm.overrides(), ("ablation", "arms", i), trained=not arm.untrained))
+    return found
+
+
+def check_experiment(experiment: Experiment) -> list[Error]:
+    """Every consistency and name error in a (draft) experiment (empty when it is fine)."""
+    found = trials(experiment)
+    checks: list[Callable[[Experiment, list[Trial]], Iterator[Error]]] = [
         _check_study,
         _check_model,
         _check_data,
-        _check_train,
+        _check_trials,
         _check_arms,
         _check_search_space,
         _check_suites,
@@ -55,387 +132,316 @@ def check_experiment(data: dict[str, Any]) -> list[Error]:
         _check_objective_negatives,
         _check_report,
     ]
-    return [error for check in checks for error in check(data)]
-
-
-def _table(data: dict[str, Any], *keys: str) -> dict[str, Any]:
-    for key in keys:
-        data = data.get(key) if isinstance(data, dict) else None  # type: ignore[assignment]
-    return data if isinstance(data, dict) else {}
+    return [error for check in checks for error in check(experiment, found)]
 
 
 def _name(kind: str, value: Any, loc: tuple, *, also: str | None = None) -> Iterator[Error]:
     """An error when ``value`` is a string that is not registered as ``kind`` (nor as ``also``)."""
-    reg = registry(kind)
-    if reg is None or not isinstance(value, str) or value in reg:
+    if not isinstance(value, str) or value in registry(kind) or (also and value in registry(also)):
         return
-    other = registry(also) if also else None
-    if other is not None and value in other:
-        return
-    yield loc, reg.unknown_message(value)
+    yield loc, registry(kind).unknown_message(value)
 
 
-def _check_study(data: dict[str, Any]) -> Iterator[Error]:
-    study = _table(data, "study")
-    arms = _table(data, "ablation").get("arms")
-    for key, classes in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
-        name, params = study.get(key, "tpe" if key == "sampler" else "median"), study.get(f"{key}_params", {})
-        if name in classes and isinstance(params, dict):
-            yield from _bind(classes[name], params, ("study", f"{key}_params"), skip={"seed", "search_space"})
-    raw_space = data.get("search_space")
-    space = raw_space if isinstance(raw_space, dict) else {}
-    if study.get("sampler") == "grid" and any(_table(space, k).get("type") != "categorical" for k in space):
+def _check_study(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    study, arms, space = experiment.study, experiment.ablation.arms, experiment.search_space
+    if study is None:
+        return  # pydantic reports the section
+    for key, name, params in (
+        ("sampler", study.sampler, study.sampler_params),
+        ("pruner", study.pruner, study.pruner_params),
+    ):
+        target = (SAMPLERS if key == "sampler" else PRUNERS)[name]
+        yield from _bind(target, params, ("study", f"{key}_params"), skip={"seed", "search_space"})
+    if study.sampler == "grid" and any(not isinstance(s, CategoricalParam) for s in space.values()):
         yield ("study", "sampler"), "the grid sampler needs every search_space entry to be categorical"
-    if arms and "n_trials" in study:
+    if arms and "n_trials" in study.model_fields_set:
         yield ("study", "n_trials"), "an ablation runs every arm x seed once; remove n_trials"
-    if data.get("search_space") and not arms and not ({"n_trials", "timeout_s"} & set(study)):
+    if space and not arms and not ({"n_trials", "timeout_s"} & study.model_fields_set):
         yield ("study", "n_trials"), "a search needs study.n_trials or study.timeout_s"
 
 
 def _bind(target: str, params: dict[str, Any], loc: tuple, skip: set[str]) -> Iterator[Error]:
-    module_name, cls_name = target.split(":")
-    signature = inspect.signature(getattr(importlib.import_module(module_name), cls_name))
+    cls_name = target.split(":")[1]
+    signature = inspect.signature(optuna_class(target))
     valid = [p for p in signature.parameters if p not in skip and p != "self"]
     for key in params:
         if key not in valid:
             yield (*loc, key), f"{cls_name} has no parameter {key!r}. Valid: {', '.join(valid)}"
 
 
-def _check_model(data: dict[str, Any]) -> Iterator[Error]:
-    model = _table(data, "model")
-    if "model" not in data:
+def _check_model(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    model = experiment.model
+    if model is None:
         return  # pydantic reports the missing section
-    if "pair" in model and ({"student", "guide"} & set(model)):
+    if model.pair is not None and ({"student", "guide"} & model.model_fields_set):
         yield ("model",), "give either pair or student + guide, not both"
-    elif "pair" not in model and "student" not in model:
+    elif model.pair is None and model.student is None:
         yield ("model",), "give pair, or student and guide"
-    elif "student" in model and "guide" not in model:
+    elif model.student is not None and model.guide is None:
         yield ("model", "guide"), "a student needs a guide (a model name, or 'none' for plain InfoNCE)"
-    pair = model.get("pair")
-    if isinstance(pair, str) and registry("pair") is not None:
-        from harness.pairs import resolve_pair
+    if model.pair is not None:
+        from harness.models.pairs import resolve_pair
 
         try:
-            resolve_pair(pair)  # registered, or any STUDENT__GUIDE of zoo models
+            resolve_pair(model.pair)  # registered, or any STUDENT__GUIDE of zoo models
         except KeyError as exc:
             yield ("model", "pair"), f"{str(exc).rstrip('.')} (or STUDENT__GUIDE of two zoo models)"
-    yield from _name("model", model.get("student"), ("model", "student"))
-    yield from _name("guide", model.get("guide"), ("model", "guide"), also="model")
+    yield from _name("model", model.student, ("model", "student"))
+    yield from _name("guide", model.guide, ("model", "guide"), also="model")
 
 
-def _check_data(data: dict[str, Any]) -> Iterator[Error]:
-    section = _table(data, "data")
-    if "data" in data and ("mixture" in section) == ("sources" in section):
+def _check_data(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    data = experiment.data
+    if data is None:
+        return
+    if (data.mixture is None) == (data.sources is None):
         yield ("data",), "give exactly one of mixture or sources"
-    yield from _name("mixture", section.get("mixture"), ("data", "mixture"), also="dataset")
-    sources = section.get("sources")
-    for i, source in enumerate(sources if isinstance(sources, list) else []):
-        if isinstance(source, dict):
-            yield from _name("dataset", source.get("source"), ("data", "sources", i, "source"))
+    yield from _name("mixture", data.mixture, ("data", "mixture"), also="dataset")
+    for i, source in enumerate(data.sources or []):
+        if isinstance(source, SourceRef):
+            yield from _name("dataset", source.source, ("data", "sources", i, "source"))
         else:
             yield from _name("dataset", source, ("data", "sources", i))
 
 
-def _check_train(data: dict[str, Any]) -> Iterator[Error]:
-    yield from _check_overrides(_table(data, "train"), ("train",))
+def _check_trials(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    """``[train]`` and every arm: the types of the fields each sets, then their names and parameters."""
+    for one in found:
+        yield from one.errors
+        yield from _check_given(one, one.loc)
 
 
-def _check_overrides(
-    values: dict[str, Any], loc: tuple, base: dict[str, Any] | None = None
-) -> Iterator[Error]:
-    """Names in a set of training fields: strategy, its parameters (names and ranges), guide."""
-    merged = {**(base or {}), **values}
-    yield from _name("strategy", values.get("strategy"), (*loc, "strategy"))
-    yield from _name("guide", values.get("guide"), (*loc, "guide"), also="model")
-    touched = {"strategy", "strategy_params", "margin", "margin_strategy"} & set(values)
-    if touched:
-        message = strategy_problem(merged)
+def _check_given(one: Trial, loc: tuple) -> Iterator[Error]:
+    """Names in the fields a trial sets: strategy, its parameters (names and ranges), guide, objective."""
+    given = one.given
+    fields = {key.split(".", 1)[0] for key in given}
+    yield from _name("strategy", given.get("strategy"), (*loc, "strategy"))
+    yield from _name("guide", given.get("guide"), (*loc, "guide"), also="model")
+    touched = _STRATEGY_FIELDS & fields
+    if touched and not touched & one.refused:
+        message = strategy_problem(one.config)
         if message:
-            field = "strategy_params" if "strategy_params" in values else sorted(touched)[0]
-            yield (*loc, field), message
-    yield from _name("objective", values.get("objective"), (*loc, "objective"))
-    if {"objective", "objective_params"} & set(values):
-        message = objective_problem(merged)
+            yield (*loc, "strategy_params" if "strategy_params" in fields else sorted(touched)[0]), message
+    yield from _name("objective", given.get("objective"), (*loc, "objective"))
+    if _OBJECTIVE_FIELDS & fields and not _OBJECTIVE_FIELDS & one.refused:
+        message = objective_problem(one.config)
         if message:
-            yield (*loc, "objective_params" if "objective_params" in values else "objective"), message
+            yield (*loc, "objective_params" if "objective_params" in fields else "objective"), message
 
 
-def objective_problem(train: dict[str, Any]) -> str | None:
+def objective_problem(config: TrainConfig) -> str | None:
     """Why the loss objective's parameters (``objective_params``) do not fit, or None."""
-    reg = registry("objective")
-    objective, params = train.get("objective", "infonce"), train.get("objective_params", {})
-    if reg is None or objective not in reg or not isinstance(params, dict):
+    if config.objective not in registry("objective"):
         return None
     from harness.loss.objectives import resolve_objective
 
     try:
-        resolve_objective(objective, params)
+        resolve_objective(config.objective, config.objective_params)
     except Exception as exc:  # UserError naming the parameter and its valid range
         return str(exc)
     return None
 
 
-def strategy_problem(train: dict[str, Any]) -> str | None:
+def strategy_problem(config: TrainConfig) -> str | None:
     """Why the strategy and its parameters (``strategy_params``, ``margin``...) do not fit, or None."""
     reg = registry("strategy")
-    strategy, params = train.get("strategy", "gist"), train.get("strategy_params", {})
-    if reg is None or strategy not in reg or not isinstance(params, dict):
+    if config.strategy not in reg:
         return None
     from harness.masking import resolve_params
 
-    known = reg.get(strategy).params
-    merged = dict(params)
+    known = reg.get(config.strategy).params
+    merged = dict(config.strategy_params)
     for key in ("margin", "margin_strategy"):
-        value = train.get(key)
+        value = getattr(config, key)
         if value is not None and key in known:
             merged.setdefault(key, value)
         elif value is not None and key == "margin_strategy":
-            return f"margin_strategy applies to strategy 'gist' only, not {strategy!r}"
+            return f"margin_strategy applies to strategy 'gist' only, not {config.strategy!r}"
     try:
-        resolve_params(strategy, merged)
+        resolve_params(config.strategy, merged)
     except Exception as exc:  # UserError with the valid names or range
         return str(exc)
     return None
 
 
-def _check_arms(data: dict[str, Any]) -> Iterator[Error]:
-    ablation = _table(data, "ablation")
-    raw_arms = ablation.get("arms")
-    arms = raw_arms if isinstance(raw_arms, list) else []
-    train = _table(data, "train")
-    names = [arm.get("name") for arm in arms if isinstance(arm, dict)]
-    for i, arm in enumerate(arms):
-        if not isinstance(arm, dict):
-            continue
-        if names.count(arm.get("name")) > 1:
-            yield ("ablation", "arms", i, "name"), f"arm name {arm.get('name')!r} is used twice"
-        overrides = {k: v for k, v in arm.items() if k in TrainConfig.model_fields}
-        yield from _validate_train({**train, **overrides}, ("ablation", "arms", i), only=set(overrides))
-        yield from _check_overrides(overrides, ("ablation", "arms", i), base=train)
-    baseline = ablation.get("baseline")
-    if baseline is not None and baseline not in names:
-        yield ("ablation", "baseline"), f"no arm named {baseline!r}. Arms: {', '.join(map(str, names))}"
-    seeds = ablation.get("seeds")
-    if isinstance(seeds, list) and len(set(map(str, seeds))) != len(seeds):
+def _check_arms(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    ablation = experiment.ablation
+    names = [arm.name for arm in ablation.arms]
+    for i, name in enumerate(names):
+        if names.count(name) > 1:
+            yield ("ablation", "arms", i, "name"), f"arm name {name!r} is used twice"
+    if ablation.baseline is not None and ablation.baseline not in names:
+        yield ("ablation", "baseline"), f"no arm named {ablation.baseline!r}. Arms: {', '.join(names)}"
+    if len(set(map(str, ablation.seeds))) != len(ablation.seeds):
         yield ("ablation", "seeds"), "seeds repeat"
-    if arms and data.get("search_space"):
+    if names and experiment.search_space:
         yield ("search_space",), "an ablation fixes each trial's configuration: use arms or a search space"
-    if not arms and not data.get("search_space") and "study" in data:
+    if not names and not experiment.search_space and experiment.study is not None:
         yield ("ablation", "arms"), "nothing to run: add [[ablation.arms]] or a [search_space.FIELD]"
 
 
-def _validate_train(values: dict[str, Any], loc: tuple, only: set[str]) -> Iterator[Error]:
-    """Type errors of ``values`` as a TrainConfig, reported for the fields in ``only``."""
-    try:
-        TrainConfig.model_validate(values)
-    except ValidationError as exc:
-        for error in exc.errors():
-            if error["loc"] and error["loc"][0] in only:
-                yield (*loc, *error["loc"]), f"{error['msg']} (got {error.get('input')!r})"
-
-
-def _check_search_space(data: dict[str, Any]) -> Iterator[Error]:
-    space = data.get("search_space")
-    train = _table(data, "train")
-    for key, spec in (space if isinstance(space, dict) else {}).items():
+def _check_search_space(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    """Each entry names a training field, has a valid range, and every value it can take checks out."""
+    for key, spec in experiment.search_space.items():
         loc = ("search_space", key)
         field = key.split(".", 1)[0]
-        nested = ("strategy_params", "objective_params")
-        if field not in TrainConfig.model_fields or (field in nested) != ("." in key):
-            valid = ", ".join(f for f in TrainConfig.model_fields if f not in nested)
+        if field not in TrainConfig.model_fields or (field in _NESTED) != ("." in key):
+            valid = ", ".join(f for f in TrainConfig.model_fields if f not in _NESTED)
             yield loc, f"not a training field. Valid: {valid}, strategy_params.NAME, objective_params.NAME"
             continue
-        if not isinstance(spec, dict):
-            continue
-        kind = spec.get("type")
-        low, high = spec.get("low"), spec.get("high")
-        if kind in ("float", "int") and isinstance(low, int | float) and isinstance(high, int | float):
-            if low >= high:
-                yield (*loc, "low"), f"low ({low}) must be below high ({high})"
-            if spec.get("log") and low <= 0:
-                yield (*loc, "low"), "a log scale needs low > 0"
-            values: list[Any] = [low, high]
+        if isinstance(spec, CategoricalParam):
+            values: list[Any] = list(spec.choices)
         else:
-            choices = spec.get("choices")
-            values = choices if isinstance(choices, list) else []
+            if spec.low >= spec.high:
+                yield (*loc, "low"), f"low ({spec.low}) must be below high ({spec.high})"
+            if spec.log and spec.low <= 0:
+                yield (*loc, "low"), "a log scale needs low > 0"
+            values = [spec.low, spec.high]
         for value in values:
-            if field in nested:
-                params = {**_table(train, field), key.split(".", 1)[1]: value}
-                yield from ((loc, m) for _, m in _check_overrides({field: params}, (), train))
-                continue
-            yield from ((loc, msg) for _, msg in _validate_train({**train, field: value}, loc, only={field}))
-            yield from ((loc, msg) for _, msg in _check_overrides({field: value}, (), base=train))
+            one = trial(experiment, {key: value}, ())
+            yield from ((loc, message) for _, message in (*one.errors, *_check_given(one, ())))
 
 
-def _check_suites(data: dict[str, Any]) -> Iterator[Error]:
-    reg = registry("suite")
+def _check_suites(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    suites = registry("suite")
     for section in ("objective", "final"):
-        table = _table(data, section)
-        suite, tasks = table.get("suite"), table.get("tasks")
-        yield from _name("suite", suite, (section, "suite"))
-        if reg is None or suite not in reg or not isinstance(tasks, list):
+        ref = getattr(experiment, section)
+        if ref is None:
             continue
-        known = suite_tasks(reg.get(suite))
-        for i, task in enumerate(tasks):
-            if known is not None and task not in known:
+        yield from _name("suite", ref.suite, (section, "suite"))
+        if ref.suite not in suites or ref.tasks is None:
+            continue
+        known = [task.name for task in suites.get(ref.suite).tasks]
+        for i, task in enumerate(ref.tasks):
+            if task not in known:
                 yield (
                     (section, "tasks", i),
-                    f"suite {suite!r} has no task {task!r}. Tasks: {', '.join(known)}",
+                    f"suite {ref.suite!r} has no task {task!r}. Tasks: {', '.join(known)}",
                 )
 
 
-def suite_tasks(suite: Any) -> list[str] | None:
-    """Task names of a registered suite, or None when they cannot be read."""
-    tasks = getattr(suite, "tasks", None) or getattr(suite, "task_names", None)
-    if tasks is None:
-        return None
-    return [t if isinstance(t, str) else getattr(t, "name", str(t)) for t in tasks]
+def _users(found: list[Trial], field: str) -> list[Trial]:
+    """The trials that train (every trained arm, else ``[train]``), each located where ``field`` is set:
+    at the arm that sets it, otherwise at ``[train]``."""
+    train, arms = found[0], found[1:]
+    if not arms:
+        return [train]
+    return [
+        Trial(arm.loc if field in arm.given else train.loc, {**train.given, **arm.given}, arm.config)
+        for arm in arms
+        if arm.trained
+    ]
 
 
-def _check_cotraining(data: dict[str, Any]) -> Iterator[Error]:
+def _check_cotraining(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
     """``guide = "partner"`` needs a ``[cotraining]`` partner and more than one round, and vice versa."""
-    section = data.get("cotraining")
-    train = _table(data, "train")
-    arms = [a for a in (_table(data, "ablation").get("arms") or []) if isinstance(a, dict)]
-    model_guide = _table(data, "model").get("guide")
-    if model_guide == "partner":
+    if experiment.model is not None and experiment.model.guide == "partner":
         yield ("model", "guide"), 'guide "partner" belongs in [train] or an arm, with a [cotraining] section'
-    users: list[tuple[tuple, dict[str, Any]]] = []  # (where the guide is named, merged train fields)
-    trained = [(i, a) for i, a in enumerate(arms) if not a.get("untrained")]
-    for i, arm in trained:
-        if {**train, **arm}.get("guide") == "partner":
-            users.append(((("ablation", "arms", i) if "guide" in arm else ("train",)), {**train, **arm}))
-    if not arms and train.get("guide") == "partner":
-        users.append((("train",), train))
-    users = list({(loc, str(merged.get("rounds"))): (loc, merged) for loc, merged in users}.values())
-    if section is None:
-        for loc in dict.fromkeys(loc for loc, _ in users):
+    users = [u for u in _users(found, "guide") if u.given.get("guide") == "partner"]
+    users = list({(u.loc, u.config.rounds): u for u in users}.values())
+    if experiment.cotraining is None:
+        for loc in dict.fromkeys(u.loc for u in users):
             yield (
                 (*loc, "guide"),
                 'guide "partner" is the [cotraining] partner: add [cotraining] partner = MODEL',
             )
         return
-    if isinstance(section, dict):
-        yield from _name("model", section.get("partner"), ("cotraining", "partner"))
+    yield from _name("model", experiment.cotraining.partner, ("cotraining", "partner"))
     if not users:
         yield ("cotraining",), 'no trial uses the partner: set guide = "partner" in [train] or an arm'
-    for loc, merged in users:
-        rounds = merged.get("rounds", 1)
-        if isinstance(rounds, int) and rounds < 2:
+    for user in users:
+        if user.config.rounds < 2:
             yield (
-                (*loc, "rounds"),
+                (*user.loc, "rounds"),
                 (
-                    f'guide "partner" needs rounds >= 2 (got {rounds}): one round is only a guide of the '
-                    "untrained partner (name that model as the guide instead)"
+                    f'guide "partner" needs rounds >= 2 (got {user.config.rounds}): one round is only a '
+                    "guide of the untrained partner (name that model as the guide instead)"
                 ),
             )
 
 
-def _check_report(data: dict[str, Any]) -> Iterator[Error]:
+def _check_objective_negatives(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    """An objective that needs hard negatives (``margin_mse``) on training data that has none."""
+    objectives = registry("objective")
+    reported: set[tuple] = set()
+    for user in _users(found, "objective"):
+        objective = user.config.objective
+        if (
+            objective not in objectives
+            or not objectives.get(objective).needs_negatives
+            or user.loc in reported
+        ):
+            continue
+        why = _why_no_negatives(experiment.data, user.config.negatives)
+        if why:
+            reported.add(user.loc)
+            yield (*user.loc, "objective"), f"objective {objective!r} needs a negative column, but {why}"
+
+
+def _why_no_negatives(data: DataConfig | None, policy: Any) -> str | None:
+    """Why no training row can have a negative column (None when some can, or when it cannot be told)."""
+    if policy in (False, "drop"):
+        return f"negatives = {policy!r} drops them; use a source with negatives (e.g. snli-triplets)"
+    if data is None:
+        return None
+    datasets, mixtures = registry("dataset"), registry("mixture")
+    components: list[tuple[str, dict[str, Any]]] = [(n, {}) for n in data.sources or [] if isinstance(n, str)]
+    if data.mixture is not None:
+        if data.mixture in mixtures:
+            components = [(c.source, dict(c.options)) for c in mixtures.get(data.mixture).components]
+        else:
+            components = [(data.mixture, {})]
+    if not components or any(name not in datasets for name, _ in components):
+        return None  # unknown or file sources: their columns are only known once read
+    if any(
+        "negative" in datasets.get(n).columns or options.get("with_negative") for n, options in components
+    ):
+        return None
+    where = f"mixture {data.mixture!r}" if data.mixture is not None else "the sources"
+    return f"{where} has pairs only (valid: a source with a negative column, e.g. snli-triplets)"
+
+
+def _check_report(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
     """``[report]``: contrasts name two different trained arms, primary ones are among them, 0 < alpha < 1."""
-    section = data.get("report")
-    if not isinstance(section, dict):
+    report = experiment.report
+    if report is None:
         return
-    ablation = _table(data, "ablation")
-    arms = [a for a in (ablation.get("arms") or []) if isinstance(a, dict)]
-    names = [str(a.get("name")) for a in arms if not a.get("untrained")]
+    names = [a.name for a in experiment.ablation.arms if not a.untrained]
     valid = f"trained arms: {', '.join(names) or 'none (a search has no arms to contrast)'}"
-    declared = section.get("contrasts")
     for key in ("contrasts", "interactions", "primary"):
-        pairs = section.get(key)
-        if pairs == []:
-            yield (
-                ("report", key),
-                f"empty list: give pairs [ARM, REFERENCE] of {valid}, or leave {key} unset",
-            )
-        for i, pair in enumerate(pairs if isinstance(pairs, list) else []):
-            if not (isinstance(pair, list) and len(pair) in (2, 4)):
-                continue  # pydantic reports the shape
-            for name in pair:
-                if name not in names:
-                    yield (("report", key, i), f"unknown arm {name!r}; {valid}")
-            if len(pair) == 4 and (pair[0] == pair[1] or pair[2] == pair[3] or pair[:2] == pair[2:]):
-                yield (
-                    ("report", key, i),
-                    f"interaction {pair!r} compares a gain with itself or an arm with itself; give [a, b, c, d] "
-                    "with a != b, c != d and (a, b) != (c, d)",
-                )
-            if len(pair) == 2 and pair[0] == pair[1]:
-                yield (
-                    ("report", key, i),
-                    f"contrast of arm {pair[0]!r} with itself; pick two different {valid}",
-                )
-    baseline = ablation.get("baseline")
-    if isinstance(declared, list) and declared:
-        allowed = [list(p) for p in declared if isinstance(p, list)]
+        yield from _check_pairs(key, getattr(report, key), names, valid)
+    baseline = experiment.ablation.baseline
+    if report.contrasts:
+        allowed = [list(p) for p in report.contrasts]
         where = "report.contrasts"
     else:
         allowed = [[n, baseline] for n in names if n != baseline] if baseline else []
         where = "the default contrasts (each arm against the baseline)"
-    interactions = section.get("interactions")
-    allowed += [
-        list(p) for p in (interactions if isinstance(interactions, list) else []) if isinstance(p, list)
-    ]
-    primary = section.get("primary")
-    for i, pair in enumerate(primary if isinstance(primary, list) else []):
-        if isinstance(pair, list) and len(pair) in (2, 4) and pair not in allowed:
-            choices = ", ".join(repr(list(p)) for p in allowed) or "none"
-            yield (("report", "primary", i), f"{pair!r} is not among {where}: {choices}")
-    alpha = section.get("alpha")
-    if isinstance(alpha, int | float) and not isinstance(alpha, bool) and not 0 < alpha < 1:
-        yield (("report", "alpha"), f"alpha must lie strictly between 0 and 1, e.g. 0.05 (got {alpha})")
+    allowed += [list(p) for p in report.interactions or []]
+    for i, pair in enumerate(list(p) for p in report.primary or []):
+        if pair not in allowed:
+            choices = ", ".join(repr(p) for p in allowed) or "none"
+            yield ("report", "primary", i), f"{pair!r} is not among {where}: {choices}"
+    if not 0 < report.alpha < 1:
+        alpha = int(report.alpha) if report.alpha.is_integer() else report.alpha
+        yield ("report", "alpha"), f"alpha must lie strictly between 0 and 1, e.g. 0.05 (got {alpha})"
 
 
-def _check_objective_negatives(data: dict[str, Any]) -> Iterator[Error]:
-    """An objective that needs hard negatives (``margin_mse``) on training data that has none."""
-    reg = registry("objective")
-    if reg is None:
-        return
-    train = _table(data, "train")
-    arms = [a for a in (_table(data, "ablation").get("arms") or []) if isinstance(a, dict)]
-    # An arm that names the objective is reported at the arm, one that inherits it at [train].
-    users: list[tuple[tuple, dict[str, Any]]] = [
-        ((("ablation", "arms", i) if "objective" in a else ("train",)), {**train, **a})
-        for i, a in enumerate(arms)
-        if not a.get("untrained")
-    ]
-    if not arms:
-        users = [(("train",), train)]
-    reported: set[tuple] = set()
-    for loc, merged in users:
-        objective = merged.get("objective", "infonce")
-        if objective not in reg or not reg.get(objective).needs_negatives or loc in reported:
-            continue
-        policy = merged.get("negatives", _table(data, "data").get("negatives"))
-        why = _why_no_negatives(_table(data, "data"), policy)
-        if why:
-            reported.add(loc)
-            yield (*loc, "objective"), f"objective {objective!r} needs a negative column, but {why}"
-
-
-def _why_no_negatives(data: dict[str, Any], policy: Any) -> str | None:
-    """Why no training row can have a negative column (None when some can, or when it cannot be told)."""
-    if policy in (False, "drop"):
-        return f"negatives = {policy!r} drops them; use a source with negatives (e.g. snli-triplets)"
-    datasets, mixtures = registry("dataset"), registry("mixture")
-    if datasets is None or mixtures is None:
-        return None
-    names = data.get("sources") if isinstance(data.get("sources"), list) else None
-    components: list[tuple[str, dict[str, Any]]] = [(n, {}) for n in names or [] if isinstance(n, str)]
-    mixture = data.get("mixture")
-    if isinstance(mixture, str):
-        if mixture in mixtures:
-            components = [(c.source, dict(c.options)) for c in mixtures.get(mixture).components]
-        else:
-            components = [(mixture, {})]
-    if not components or any(name not in datasets for name, _ in components):
-        return None  # unknown or file sources: their columns are only known once read
-    has = [
-        name
-        for name, options in components
-        if "negative" in datasets.get(name).columns or options.get("with_negative")
-    ]
-    if has:
-        return None
-    where = f"mixture {mixture!r}" if isinstance(mixture, str) else "the sources"
-    return f"{where} has pairs only (valid: a source with a negative column, e.g. snli-triplets)"
+def _check_pairs(
+    key: str, pairs: list[tuple[str, ...]] | None, names: list[str], valid: str
+) -> Iterator[Error]:
+    """The arms of each pair or interaction of ``[report] key``: trained, and not compared with themselves."""
+    if pairs == []:
+        yield ("report", key), f"empty list: give pairs [ARM, REFERENCE] of {valid}, or leave {key} unset"
+    for i, pair in enumerate(list(p) for p in pairs or []):
+        for name in pair:
+            if name not in names:
+                yield ("report", key, i), f"unknown arm {name!r}; {valid}"
+        if len(pair) == 4 and (pair[0] == pair[1] or pair[2] == pair[3] or pair[:2] == pair[2:]):
+            yield (
+                ("report", key, i),
+                f"interaction {pair!r} compares a gain with itself or an arm with itself; give [a, b, c, d] "
+                "with a != b, c != d and (a, b) != (c, d)",
+            )
+        if len(pair) == 2 and pair[0] == pair[1]:
+            yield ("report", key, i), f"contrast of arm {pair[0]!r} with itself; pick two different {valid}"

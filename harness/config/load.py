@@ -11,15 +11,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.config.checks import check_experiment
+from harness.config.draft import draft, strip
 from harness.config.schema import AblationConfig, ArmConfig, Experiment
+from harness.config.static_preset import STATIC_SEARCH_SPACE
 from harness.errors import UserError
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-_DISCRIMINATORS = ("float", "int", "categorical")
 
 
 class ConfigError(UserError):
@@ -58,21 +58,20 @@ def validate_experiment(data: dict[str, Any], *, source: str = "<experiment>", t
         text: the TOML text, used to find line numbers (optional).
     """
     data, errors = _expand_search_preset(data)
-    experiment = None
     try:
         experiment = Experiment.model_validate(data)
     except ValidationError as exc:
         errors += [(tuple(e["loc"]), _pydantic_message(e)) for e in exc.errors()]
-    errors += check_experiment(data)
+        experiment = draft(data)  # what pydantic accepted, so the checks still see the rest
+    errors += check_experiment(experiment)
     if errors:
-        lines = {_format(loc, msg, text): _line_of(text, _strip(loc)) for loc, msg in errors}
+        lines = {_format(loc, msg, text): _line_of(text, strip(loc)) for loc, msg in errors}
         ordered = sorted(lines, key=lambda line: (lines[line] is None, lines[line] or 0))
         raise ConfigError(source, ordered)
-    assert experiment is not None
     return experiment
 
 
-SEARCH_PRESETS = {"static": "harness.static:STATIC_SEARCH_SPACE"}
+SEARCH_PRESETS = {"static": STATIC_SEARCH_SPACE}
 """``search_preset = NAME``: a ready search space; explicit ``[search_space.FIELD]`` entries win."""
 
 
@@ -85,10 +84,7 @@ def _expand_search_preset(data: dict[str, Any]) -> tuple[dict[str, Any], list[tu
         return data, [
             (("search_preset",), f"unknown search preset {name!r}; valid: {', '.join(SEARCH_PRESETS)}")
         ]
-    import importlib
-
-    module, attr = SEARCH_PRESETS[name].split(":")
-    preset = getattr(importlib.import_module(module), attr)
+    preset = SEARCH_PRESETS[name]
     raw_space = data.get("search_space")
     explicit = raw_space if isinstance(raw_space, dict) else {}
     data["search_space"] = {**preset, **explicit}
@@ -124,13 +120,8 @@ def _fields_at(loc: tuple) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
-def _strip(loc: tuple) -> tuple:
-    # Pydantic puts the discriminator tag of a search-space entry into its location: drop it.
-    return tuple(p for p in loc if p not in _DISCRIMINATORS)
-
-
 def _format(loc: tuple, msg: str, text: str) -> str:
-    loc = _strip(loc)
+    loc = strip(loc)
     field = ".".join(str(p) for p in loc) or "(file)"
     line = _line_of(text, loc)
     return f"line {line}: {field}: {msg}" if line else f"{field}: {msg}"

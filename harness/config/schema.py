@@ -42,6 +42,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from harness.results import ReportConfig
+
 # Samplers and pruners stay Optuna's own classes, picked by these names ("module:class").
 SAMPLERS = {
     "tpe": "optuna.samplers:TPESampler",
@@ -60,6 +62,15 @@ PRUNERS = {
     "threshold": "optuna.pruners:ThresholdPruner",
 }
 
+
+def optuna_class(target: str) -> Any:
+    """Optuna's class named by a ``SAMPLERS`` / ``PRUNERS`` entry ("optuna.samplers:TPESampler")."""
+    import optuna
+
+    module_name, name = target.split(":")
+    return getattr({"optuna.samplers": optuna.samplers, "optuna.pruners": optuna.pruners}[module_name], name)
+
+
 Scalar = float | int | str | bool
 Negatives = Literal[True, False, "keep", "shared", "drop", "require"]
 """A ``negatives`` setting: true = "require", false = "drop" (``harness.data.NEGATIVE_POLICIES``)."""
@@ -77,33 +88,44 @@ class StudyConfig(_Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     """Study name; also the folder ``runs/<name>/`` and ``reports/<name>/``."""
     direction: Literal["maximize", "minimize"] = "maximize"
+    """Whether Optuna maximises or minimises the objective (the mean main score: maximise)."""
     sampler: Literal["tpe", "random", "cmaes", "qmc", "gp", "grid"] = "tpe"
+    """Optuna sampler choosing each trial's parameters (``SAMPLERS``)."""
     sampler_params: dict[str, Any] = {}
     """Keyword arguments of the Optuna sampler class (``seed`` is filled from ``seed``)."""
     pruner: Literal["none", "median", "percentile", "hyperband", "successive_halving", "threshold"] = "median"
+    """Optuna pruner stopping unpromising trials on their intermediate scores (``PRUNERS``)."""
     pruner_params: dict[str, Any] = {}
+    """Keyword arguments of the Optuna pruner class."""
     n_trials: int | None = Field(default=None, ge=1)
     """Trials to run in total (over all workers); an ablation runs arms x seeds when unset."""
     timeout_s: float | None = Field(default=None, gt=0)
+    """Stop starting new trials after this many seconds; unset: no time limit."""
     seed: int = 0
     """Sampler seed."""
     storage: str | None = None
     """SQLAlchemy URL, ``journal:PATH`` (an Optuna journal file) or unset: SQLite in ``runs/<name>/``."""
     heartbeat_interval_s: int = Field(default=10, ge=1)
+    """Seconds between heartbeats of a running trial (SQLite and PostgreSQL storage)."""
     grace_period_s: int = Field(default=60, ge=2)
     """A running trial whose heartbeat is older than this is failed and retried."""
     max_retry: int = Field(default=2, ge=0)
+    """How many times a trial whose worker died is run again."""
     save_model: bool = False
     """Also save each trained model under ``runs/<study>/<trial>/model/``."""
     report: bool = True
-    """Write ``reports/<name>/`` when ``gist-harness run`` finishes."""
+    """Write the report when ``gist-harness run`` finishes (``runs/<name>/report/``; ``--publish``:
+    ``reports/<name>/``)."""
 
 
 class ModelConfig(_Frozen):
     """Student and guide, by pair name or each by name."""
 
     pair: str | None = None
+    """A registered student/guide pair (``gist-harness ls pairs``); ``student`` and ``guide``
+    override its halves."""
     student: str | None = None
+    """The model trained: a zoo name (``gist-harness ls models``) or a model folder."""
     guide: str | None = None
     """A zoo model name or a guide kind (``tfidf``, ``bm25``, ``self``, ``none``)."""
     guide_device: str | None = Field(default=None, pattern=r"^(cpu|cuda(:\d+)?|mps)$")
@@ -115,6 +137,7 @@ class SourceRef(_Frozen):
     """One source of an inline mixture (``sources = [{source = "banking77-pairs", cap = 4000}]``)."""
 
     source: str
+    """A registered training source (``gist-harness ls datasets``)."""
     cap: int | None = Field(default=None, ge=1)
     """At most this many examples of the source (a seeded random subset)."""
     weight: float = Field(default=1.0, gt=0)
@@ -125,11 +148,15 @@ class DataConfig(_Frozen):
     """The training data: one registered mixture or a list of registered sources."""
 
     mixture: str | None = None
+    """A registered mixture of training sources (``gist-harness ls mixtures``)."""
     sources: list[str | SourceRef] | None = None
     """An inline mixture: source names, or tables with a ``cap`` and a ``weight``."""
     max_examples: int | None = Field(default=None, ge=2)
+    """At most this many training examples (a seeded subset, shared in proportion to the sources' weights)."""
     dev_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Share of each source held out as a dev split, in [0, 1)."""
     seed: int = 0
+    """Seed of the subsets, the dev split and the shuffling of the data."""
     negatives: Negatives | None = None
     """Sources' negative (hard-negative) columns: "keep" each source's own, "shared" only those
     every source has, "drop" (false) all, "require" (true) them of every source. Unset: "keep"
@@ -157,25 +184,35 @@ class TrainConfig(_Frozen):
     """Training parameters of one trial; arms and search spaces override these fields."""
 
     epochs: float = Field(default=1.0, gt=0)
+    """Passes over the training data (fractions allowed)."""
     max_steps: int | None = Field(default=None, ge=1)
     """Optimizer steps; overrides ``epochs`` when set."""
     batch_size: int = Field(default=32, ge=2)
     """Pairs per batch; every other pair in the batch is an in-batch negative."""
     lr: float = Field(default=2e-5, gt=0)
+    """Peak learning rate of AdamW."""
     warmup_ratio: float = Field(default=0.1, ge=0, le=1)
+    """Share of the optimizer steps spent warming the learning rate up linearly."""
     weight_decay: float = Field(default=0.01, ge=0)
+    """AdamW weight decay."""
     temperature: float = Field(default=0.01, gt=0)
+    """Logits are cosine / temperature (the GISTEmbed paper: 0.01)."""
     max_seq_len: int | None = Field(default=None, ge=4)
     """Student (and guide) truncation in tokens; unset: the model's own."""
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Training precision: fp32, or bf16 / fp16 mixed precision (GPU)."""
     strategy: str = "gist"
+    """Masking strategy: which in-batch candidates stop being negatives (``gist-harness ls strategies``)."""
     strategy_params: dict[str, Scalar] = {}
+    """The strategy's parameters (defaults and ranges in ``gist-harness ls strategies``)."""
     margin_strategy: Literal["absolute", "relative"] | None = None
     """``gist`` only: margin ``pos - margin`` (absolute) or ``pos - |pos| * margin`` (relative)."""
     margin: float | None = None
     """The strategy's ``margin`` parameter (``gist``, ``margin_pos``, ``self_filter``); unset: its default."""
     contrast_anchors: bool = True
+    """Add the anchor-anchor block ``aa`` (qq in the paper) to each row's candidates."""
     contrast_positives: bool = True
+    """Add the positive-positive block ``pp`` to each row's candidates."""
     objective: str = "infonce"
     """Loss objective applied after the strategy's mask (``gist-harness ls objectives``): "infonce",
     "hardness", "debiased", "distill_kl", "margin_mse"."""
@@ -186,12 +223,18 @@ class TrainConfig(_Frozen):
     strategy ("keep": sentence-transformers' ``GISTEmbedLoss``, a duplicate of the positive stays a
     negative at margin 0)."""
     variant: Literal["st", "official"] = "st"
+    """Block layout: "st" (sentence-transformers' ``GISTEmbedLoss``) or "official" (the paper code's
+    ap, an, aa, pp: the paper's qp, qn, qq, pp)."""
     guide: str | None = None
     """Overrides the model section's guide (e.g. an arm with ``guide = "bm25"``)."""
     guide_mode: Literal["cached", "online"] = "cached"
+    """Guide vectors "cached" (each unique text embedded once, then looked up) or "online" (the guide
+    runs on every batch)."""
     mini_batch_size: int | None = Field(default=None, ge=1)
     """GradCache mini-batch size; unset: the plain loss."""
     batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
+    """sentence-transformers' batch sampler: "no_duplicates" (no text twice in a batch) or the plain
+    "batch_sampler"."""
     batching: Literal["per_source", "mixed"] | None = None
     """Batch composition for this trial; unset: ``[data] batching`` (see ``DataConfig``)."""
     negatives: Negatives | None = None
@@ -199,7 +242,9 @@ class TrainConfig(_Frozen):
     eval_every_steps: int | None = Field(default=None, ge=1)
     """Score the objective suite (and report to the pruner) every N steps; unset: each epoch."""
     logging_steps: int = Field(default=10, ge=1)
+    """Record the training loss every N optimizer steps."""
     seed: int = 0
+    """Training seed (data order, random strategies, any new layers); an ablation sets it per trial."""
     rounds: int = Field(default=1, ge=1)
     """Train in this many consecutive rounds of ``epochs / rounds`` each, every round with a fresh
     optimiser and schedule. Between rounds the ``self`` guide is re-taken from the student and the
@@ -208,23 +253,35 @@ class TrainConfig(_Frozen):
 
 class FloatParam(_Frozen):
     type: Literal["float"]
+    """A float distribution."""
     low: float
+    """Lower bound."""
     high: float
+    """Upper bound."""
     log: bool = False
+    """Sample on a log scale."""
     step: float | None = None
+    """Discretisation step; unset: continuous."""
 
 
 class IntParam(_Frozen):
     type: Literal["int"]
+    """An integer distribution."""
     low: int
+    """Lower bound."""
     high: int
+    """Upper bound."""
     log: bool = False
+    """Sample on a log scale."""
     step: int = 1
+    """Step between values."""
 
 
 class CategoricalParam(_Frozen):
     type: Literal["categorical"]
+    """A choice among values."""
     choices: list[Scalar] = Field(min_length=1)
+    """The values to choose from."""
 
 
 ParamSpec = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
@@ -241,9 +298,11 @@ class ArmConfig(_ArmBase):  # type: ignore[valid-type,misc]
     """One ablation arm: a name plus overrides of ``[train]`` fields."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    """The arm's name, used in trial parameters, tables and contrasts."""
     untrained: bool = False
     """The student as loaded, scored without training (a reference row in the report)."""
     note: str = ""
+    """A free-text note shown with the arm in the report."""
 
     def overrides(self) -> dict[str, Any]:
         return {k: v for k in TrainConfig.model_fields if (v := getattr(self, k)) is not None}
@@ -251,15 +310,18 @@ class ArmConfig(_ArmBase):  # type: ignore[valid-type,misc]
 
 class AblationConfig(_Frozen):
     seeds: list[int] = Field(default=[0], min_length=1)
+    """Seeds every arm is trained with; a report's statistics are over seeds."""
     baseline: str | None = None
     """The arm every other arm is compared with (usually plain InfoNCE)."""
     arms: list[ArmConfig] = []
+    """The fixed configurations compared (``[[ablation.arms]]``); empty: a search over ``search_space``."""
 
 
 class SuiteRef(_Frozen):
     """A registered suite, optionally cut down to some of its tasks (a quick suite for small runs)."""
 
     suite: str
+    """A registered evaluation suite (``gist-harness ls suites``)."""
     tasks: list[str] | None = None
     """Score only these tasks of the suite; unset: all of them."""
 
@@ -297,29 +359,6 @@ class FinalConfig(SuiteRef):
     (SciFact). Trained-arm contrasts are unaffected either way. A saved model keeps this limit."""
 
 
-class ReportConfig(_Frozen):
-    """What the report tests, declared before the study runs (``[report]``).
-
-    Example::
-
-        [report]
-        contrasts = [["gist", "infonce"], ["gist", "random_at_gist_rate"]]
-        primary = [["gist", "infonce"]]
-        alpha = 0.05
-    """
-
-    contrasts: list[tuple[str, str]] | None = None
-    """Pairs ``[arm, reference]`` (Δ = arm − reference); unset: every trained arm against the baseline."""
-    interactions: list[tuple[str, str, str, str]] | None = None
-    """``[a, b, c, d]``: does a factor change a gain? Δ = (a − b) − (c − d), paired by seed (e.g.
-    GIST's gain over InfoNCE with per-source batches minus the same gain with mixed batches)."""
-    primary: list[tuple[str, str] | tuple[str, str, str, str]] | None = None
-    """The contrasts the study exists to test: their Holm family heads the report; unset: all of them.
-    An interaction is named by its four arms."""
-    alpha: float = 0.05
-    """Significance level of the report's verdicts, in (0, 1)."""
-
-
 class Experiment(_Frozen):
     """A whole experiment file."""
 
@@ -353,7 +392,7 @@ class Experiment(_Frozen):
         """The training config of one trial: ``[train]``, then ``overrides`` (dotted keys allowed)."""
         data = self.train.model_dump()
         if self.student_is_static:  # a static table's own defaults, where [train] left a field unset
-            from harness.static import STATIC_DEFAULTS
+            from harness.config.static_preset import STATIC_DEFAULTS
 
             data.update({k: v for k, v in STATIC_DEFAULTS.items() if k not in self.train.model_fields_set})
         for key, value in overrides.items():
@@ -375,6 +414,6 @@ class Experiment(_Frozen):
 
 
 def _pair(name: str | None):
-    from harness.pairs import resolve_pair
+    from harness.models.pairs import resolve_pair
 
     return resolve_pair(name or "")

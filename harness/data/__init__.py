@@ -8,10 +8,11 @@ Public API (implementation in private-ish modules, re-exported here):
   duplicate removal, seeded shuffling, ``max_examples`` and a dev split.
 * :func:`training_sets` — the trainer's train set: per-source batches (the paper's regime, a
   ``DatasetDict``) or mixed, and which negative columns are kept (``NEGATIVE_POLICIES``).
-* :func:`check_leakage`, :func:`drop_leaked` — training/evaluation overlap.
-* :func:`data_dir` — the data folder (explicit > ``$GIST_HARNESS_DATA``).
-* :mod:`harness.data.files` — readers for every file format of the data folder (also used by the
-  evaluation tasks).
+* :func:`check_leakage`, :func:`check_training_data`, :func:`drop_leaked` — training/evaluation
+  overlap.
+* :func:`data_dir` — the data folder (explicit > ``$GIST_HARNESS_DATA``), re-exported from
+  :mod:`harness.files`, the layer below that also holds the readers for every file format of the
+  data folder (shared with the evaluation tasks).
 """
 
 from harness.data import hub as _hub  # noqa: F401  (registers the hub sources)
@@ -22,8 +23,9 @@ from harness.data.leakage import (
     LeakageReport,
     Overlap,
     check_leakage,
+    check_training_data,
+    exact_key,
     find_overlaps,
-    normalize_text,
     token_key,
 )
 from harness.data.mixtures import (
@@ -37,8 +39,9 @@ from harness.data.mixtures import (
     mixture_listing,
     negative_policy,
 )
-from harness.data.sources import DATASETS, SourceSpec, data_dir, listing, load_source, source_examples
+from harness.data.sources import DATASETS, SourceSpec, listing, load_source, source_examples
 from harness.data.userfiles import read_user_file
+from harness.files import data_dir
 
 __all__ = [
     "BATCHING",
@@ -55,8 +58,10 @@ __all__ = [
     "SourceSpec",
     "build_mixture",
     "check_leakage",
+    "check_training_data",
     "data_dir",
     "drop_leaked",
+    "exact_key",
     "find_overlaps",
     "kept_negatives",
     "negative_columns",
@@ -65,7 +70,6 @@ __all__ = [
     "load_hub_examples",
     "load_source",
     "mixture_listing",
-    "normalize_text",
     "read_user_file",
     "register_hub",
     "source_examples",

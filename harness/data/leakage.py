@@ -3,7 +3,7 @@
 The caller passes the evaluation texts as plain sets (``harness.evaluate.suite_texts``), so this
 module never imports the task code. Texts are compared under two keys:
 
-* :func:`normalize_text` — whitespace collapsed and casefolded ("exact" in reports);
+* :func:`exact_key` — whitespace collapsed and casefolded ("exact" in reports);
 * :func:`token_key` — the casefolded word tokens (``\\w+``) joined by one space. This also matches
   the lowercased, Moses-tokenised STS12–16 copies (``don ' t``, ``" word "``) and SNLI's PTB
   spacing against raw training text, which the exact key misses. It is the key the policy uses;
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 _WORD = re.compile(r"\w+")
 
 
-def normalize_text(text: str) -> str:
-    """Whitespace runs collapsed to one space, ends stripped, casefolded."""
+def exact_key(text: str) -> str:
+    """The key of an "exact" match: whitespace runs collapsed to one space, ends stripped, casefolded."""
     return " ".join(text.split()).casefold()
 
 
@@ -54,7 +54,7 @@ class Overlap:
         role: ``test`` (scored) or ``train`` (the task's own training split).
         kind: ``leak`` (a test text not in the task's train split) or ``in-domain``.
         count: distinct shared texts under :func:`token_key`.
-        exact_count: of those, how many also match under :func:`normalize_text`.
+        exact_count: of those, how many also match under :func:`exact_key`.
         examples: a few shared training texts, as written in the source.
     """
 
@@ -123,7 +123,7 @@ def default_role(split: str) -> Role:
 def _overlap(
     source, task, split, role, kind, shared: list[str], train: dict[str, str], eval_exact: set[str], n
 ):
-    exact = sum(1 for k in shared if normalize_text(train[k]) in eval_exact)
+    exact = sum(1 for k in shared if exact_key(train[k]) in eval_exact)
     return Overlap(source, task, split, role, kind, len(shared), exact, tuple(train[k] for k in shared[:n]))
 
 
@@ -148,7 +148,7 @@ def find_overlaps(
     leaked: dict[str, set[str]] = {}
     for task, splits in eval_texts.items():
         split_keys = {split: {token_key(t) for t in texts} - {""} for split, texts in splits.items()}
-        split_exact = {split: {normalize_text(t) for t in texts} for split, texts in splits.items()}
+        split_exact = {split: {exact_key(t) for t in texts} for split, texts in splits.items()}
         role_of = {split: roles.get(task, {}).get(split, default_role(split)) for split in splits}
         own_train = set().union(*(k for s, k in split_keys.items() if role_of[s] == "train"))
         for source, keys in train_keys.items():
@@ -202,3 +202,34 @@ def check_leakage(
     if report.leaks and policy == "warn":
         log.warning(report.message())
     return report
+
+
+SuiteTexts = tuple[Mapping[str, Mapping[str, Iterable[str]]], Mapping[str, Mapping[str, Role]]]
+"""One suite's ``(texts, roles)``: task -> split -> texts, and task -> split -> role."""
+
+
+def check_training_data(
+    texts_by_source: Mapping[str, Iterable[str]], suites: Sequence[SuiteTexts], *, policy: Policy = "error"
+) -> LeakageReport:
+    """The leakage check of the training texts against every text of ``suites``.
+
+    A training text found in a scored (test) split is an error under ``policy="error"``; texts shared
+    with a task's own train split are in-domain and only reported.
+
+    Args:
+        texts_by_source: source name -> its training texts.
+        suites: each suite's texts and roles (``harness.evaluate.suite_texts``), computed by the caller.
+        policy: what a test-split leak does (see :func:`check_leakage`).
+
+    Returns:
+        The report (its ``in_domain`` overlaps name the tasks).
+    """
+    eval_texts: dict[str, dict[str, set[str]]] = {}
+    eval_roles: dict[str, dict[str, Role]] = {}
+    for texts, roles in suites:
+        for task, splits in texts.items():  # a task in two suites: union its splits' texts
+            for split, split_texts in splits.items():
+                eval_texts.setdefault(task, {}).setdefault(split, set()).update(split_texts)
+        for task, split_roles in roles.items():
+            eval_roles.setdefault(task, {}).update(split_roles)
+    return check_leakage(texts_by_source, eval_texts, eval_roles or None, policy=policy)

@@ -8,21 +8,21 @@ A source turns files into examples (``anchor``, ``positive``, [``negative``], [`
 from __future__ import annotations
 
 import inspect
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from harness.data import files, pairs
+from harness import files
+from harness.data import conversion
 from harness.data.examples import Example, clean, to_dataset
+from harness.data.userfiles import read_user_file
 from harness.errors import UserError
+from harness.files import data_dir
 from harness.registry import Registry
 
 if TYPE_CHECKING:
     from datasets import Dataset
-
-ENV_DATA = "GIST_HARNESS_DATA"
 
 
 @dataclass(frozen=True)
@@ -60,30 +60,23 @@ class SourceSpec:
 DATASETS: Registry[SourceSpec] = Registry("dataset")
 
 
-def data_dir(explicit: str | Path | None = None) -> Path:
-    """The data folder: ``explicit`` if given, else ``$GIST_HARNESS_DATA``.
-
-    Raises:
-        UserError: if neither is set, or the folder does not exist.
-    """
-    chosen = explicit if explicit is not None else os.environ.get(ENV_DATA)
-    if not chosen:
-        raise UserError(f"no data folder: pass data_dir (experiment field or --data-dir) or set {ENV_DATA}")
-    path = Path(chosen).expanduser()
-    if not path.is_dir():
-        raise UserError(
-            f"data folder {path} does not exist (from {'data_dir' if explicit is not None else ENV_DATA})"
-        )
-    return path
-
-
 def get_source(name: str) -> SourceSpec:
     """The spec of a registered source, or an ad-hoc spec for ``file:PATH``."""
     if name.startswith("file:"):
-        from harness.data.userfiles import file_source
-
         return file_source(name[len("file:") :])
     return DATASETS.get(name)
+
+
+def file_source(path: str) -> SourceSpec:
+    """An ad-hoc source spec for ``file:PATH`` (not registered)."""
+
+    def build(_folder: Any, *, columns: Mapping[str, str] | None = None, file_format: str | None = None):
+        return read_user_file(path, columns=columns, file_format=file_format)
+
+    return SourceSpec(
+        name=f"file:{path}", description="user file", kind="file", origin=str(path), licence="(user's)",
+        columns=("anchor", "positive"), n_examples=None, origins=((str(path), "train"),), build=build,
+    )  # fmt: skip
 
 
 def check_options(spec: SourceSpec, options: dict[str, Any]) -> None:
@@ -139,7 +132,9 @@ def listing() -> list[dict[str, Any]]:
 
 
 def _stsb_train(folder: Path, *, min_score: float = 4.0) -> list[Example]:
-    return pairs.scored_pairs(files.read_stsb(folder / "stsbenchmark" / "sts-train.csv"), min_score=min_score)
+    return conversion.scored_pairs(
+        files.read_stsb(folder / "stsbenchmark" / "sts-train.csv"), min_score=min_score
+    )
 
 
 def _sick_train(folder: Path, *, by: str = "entailment", min_score: float = 4.0) -> list[Example]:
@@ -151,7 +146,7 @@ def _sick_train(folder: Path, *, by: str = "entailment", min_score: float = 4.0)
             if r["entailment"] == "ENTAILMENT"
         ]
     if by == "relatedness":
-        return pairs.scored_pairs(rows, min_score=min_score)
+        return conversion.scored_pairs(rows, min_score=min_score)
     raise UserError(f"dataset 'sick-train': option by={by!r}; expected 'entailment' or 'relatedness'")
 
 
@@ -162,25 +157,25 @@ def _msrp_train(folder: Path, *, include_val: bool = True) -> list[Example]:
 
 
 def _snli_triplets(folder: Path, *, splits: tuple[str, ...] = ("dev", "test")) -> list[Example]:
-    return pairs.nli_triplets(
+    return conversion.nli_triplets(
         [r for split in splits for r in files.read_snli(folder / "snli-senteval", split)]
     )
 
 
 def _trecqa_train(folder: Path, *, with_negative: bool = False) -> list[Example]:
-    return pairs.answer_pairs(
+    return conversion.answer_pairs(
         files.read_trecqa(folder / "trecqa-wang" / "train.csv"), with_negative=with_negative
     )
 
 
 def _banking77_pairs(folder: Path, *, seed: int = 0, with_negative: bool = False) -> list[Example]:
     rows = files.read_banking77(folder / "banking77" / "train.csv")
-    return pairs.label_pairs(rows, seed=seed, with_negative=with_negative)
+    return conversion.label_pairs(rows, seed=seed, with_negative=with_negative)
 
 
 def _emotion_pairs(folder: Path, *, seed: int = 0, with_negative: bool = False) -> list[Example]:
     rows = files.read_emotion(folder / "emotion" / "train.txt")
-    return pairs.label_pairs(rows, seed=seed, with_negative=with_negative)
+    return conversion.label_pairs(rows, seed=seed, with_negative=with_negative)
 
 
 def _amazon_cf_pairs(
@@ -192,7 +187,7 @@ def _amazon_cf_pairs(
     named = [
         {"text": r["text"], "label": "counterfactual" if r["label"] else "not-counterfactual"} for r in rows
     ]
-    return pairs.label_pairs(named, seed=seed, with_negative=with_negative)
+    return conversion.label_pairs(named, seed=seed, with_negative=with_negative)
 
 
 def _offline(name: str, build: Callable[..., list[Example]], **fields: Any) -> None:

@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.data._text import csv_records, malformed, read_bytes, read_text, split_lines
 from harness.data.examples import Example
-from harness.data.sources import SourceSpec
 from harness.errors import UserError
+from harness.files.text import csv_records, malformed, read_bytes, read_text, split_lines
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 
@@ -137,15 +136,3 @@ def read_user_file(
     path = Path(path)
     found, records = read_records(path, file_format)
     return to_examples(path, found, records, columns or default_columns(found))
-
-
-def file_source(path: str) -> SourceSpec:
-    """An ad-hoc source spec for ``file:PATH`` (not registered)."""
-
-    def build(_folder: Any, *, columns: Mapping[str, str] | None = None, file_format: str | None = None):
-        return read_user_file(path, columns=columns, file_format=file_format)
-
-    return SourceSpec(
-        name=f"file:{path}", description="user file", kind="file", origin=str(path), licence="(user's)",
-        columns=("anchor", "positive"), n_examples=None, origins=((str(path), "train"),), build=build,
-    )  # fmt: skip

@@ -1,5 +1,14 @@
 """The guided in-batch loss over embeddings, its data collator and diagnostics (arXiv 2402.16829).
 
+The maths: ``blocks`` (similarity blocks, drop masks, the protected positive, temperature) and
+``objectives`` (InfoNCE's cross-entropy and the other objectives). The glue around it:
+``guided`` (the ``GuidedInBatchLoss`` class), ``spec`` (its settings, ``LossConfig``, and what an
+arm needs: guide, labels, negatives), ``batch`` (one forward pass's ids, guide vectors, labels),
+``guide_vectors`` (cached lookup or the online guide), ``gradcache`` (mini-batches, static
+students), ``distributed`` (gathering across processes), ``diagnostics`` and ``drop_log`` (what the
+strategy did), ``collator`` (text ids and cached guide vectors per batch), ``st_private`` (the
+sentence-transformers internals used, in one place).
+
 Wiring it into ``SentenceTransformerTrainer`` (the collator hands the loss each text's id and,
 in cached mode, its guide vector; see ``harness.loss.collator``)::
 
@@ -9,6 +18,7 @@ in cached mode, its guide vector; see ``harness.loss.collator``)::
     corpus = sorted({t for c in ("anchor", "positive", *negatives) for t in train_dataset[c]})
     guide = build_guide("all-mpnet-base", corpus=corpus)  # every text embedded once, persisted
     loss = GuidedInBatchLoss(student, guide, strategy="gist", strategy_params={"margin": 0.05})
+    # or, from an experiment's [train] settings: GuidedInBatchLoss.from_config(student, guide, train_config)
     trainer = SentenceTransformerTrainer(
         model=student,
         args=SentenceTransformerTrainingArguments(..., batch_sampler=BatchSamplers.NO_DUPLICATES),
@@ -39,7 +49,8 @@ from harness.loss.blocks import VARIANTS, Block, cosine_matrix, layout, score_ro
 from harness.loss.collator import GuidedDataCollator, text_ids
 from harness.loss.diagnostics import DiagnosticsCallback
 from harness.loss.drop_log import DropLog, texts_by_id
-from harness.loss.guided import GUIDE_MODES, GuidedInBatchLoss
+from harness.loss.guided import GuidedInBatchLoss
+from harness.loss.spec import GUIDE_MODES, LossConfig, Needs, needs_guide, requirements
 
 
 def make_data_collator(loss: GuidedInBatchLoss, **kwargs: Any) -> GuidedDataCollator:
@@ -62,9 +73,13 @@ __all__ = [
     "DropLog",
     "GuidedDataCollator",
     "GuidedInBatchLoss",
+    "LossConfig",
+    "Needs",
     "cosine_matrix",
     "layout",
     "make_data_collator",
+    "needs_guide",
+    "requirements",
     "score_rows",
     "text_ids",
     "texts_by_id",

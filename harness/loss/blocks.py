@@ -14,6 +14,9 @@ The order of blocks does not change the cross-entropy, only the column of the ta
 then protects the true positive and drops identical texts (never each other's negatives), fills
 dropped logits with ``-inf`` and divides by the temperature. The positive always survives, so the
 loss stays finite even when a strategy drops every negative.
+
+With ``harness.loss.objectives`` (what the loss makes of the scored rows: InfoNCE's cross-entropy by
+default) this module is all of the loss's maths; ``guided`` and the modules beside it are glue.
 """
 
 from __future__ import annotations
@@ -171,30 +174,15 @@ def score_rows(
             and pp blocks) and leaves exact duplicates to the strategy, as ``GISTEmbedLoss`` does
             (a duplicate of the positive has the positive's guide similarity: a negative at margin 0).
     """
-    batch_size = student[0].shape[0]
-    row_index = torch.arange(batch_size, device=student[0].device)[rows]  # (b,)
     sims = _cat_blocks(student, blocks, rows)  # (b, N)
     widths = [student[b.col].shape[0] for b in blocks]
-    targets = row_index  # ap is the first block in every layout, positive i sits in column i
+    # ap is the first block in every layout: positive i sits in column i
+    targets = torch.arange(student[0].shape[0], device=student[0].device)[rows]  # (b,)
     positive = torch.zeros_like(sims, dtype=torch.bool)  # (b, N)
-    positive[torch.arange(len(row_index)), targets] = True
+    positive[torch.arange(len(targets)), targets] = True
     guide_sims = _cat_blocks(guide, blocks, rows) if guide is not None else None  # (b, N)
     same_label = _same_label(labels, blocks, rows) if labels is not None else None  # (b, N)
-    candidate_ids = torch.cat([text_ids[b.col] for b in blocks])  # (N,)
-    if duplicates == "keep":
-        identical = _own_columns(blocks, widths, targets, "self")  # (b, N)
-    else:
-        identical = (candidate_ids == text_ids[0][rows].unsqueeze(1)) | (
-            candidate_ids == text_ids[1][rows].unsqueeze(1)
-        )  # (b, N)
-    if present is not None and any(p is not None for p in present):
-        columns = [
-            p if p is not None else torch.ones_like(i, dtype=torch.bool)
-            for p, i in zip(present, text_ids, strict=True)
-        ]
-        candidate_present = torch.cat([columns[b.col] for b in blocks])  # (N,)
-        identical |= ~candidate_present.to(identical.device).unsqueeze(0)
-    identical &= ~positive
+    identical = _identical(text_ids, blocks, widths, targets, rows, duplicates, present) & ~positive  # (b, N)
     candidates = Candidates(
         student=sims.detach(),
         student_pos=sims.detach().gather(1, targets.unsqueeze(1)),  # (b, 1)
@@ -205,9 +193,39 @@ def score_rows(
         generator=generator,
         identical=identical,
     )
-    drop = drop_mask(strategy, candidates, strategy_params) & ~positive  # (b, N)
+    drop = drop_mask(strategy, candidates, strategy_params) & ~positive  # (b, N), the positive protected
     logits = sims.masked_fill(drop | identical, -torch.inf) / temperature  # (b, N)
     hard_negative = _own_columns(blocks, widths, targets, "negatives")  # (b, N)
     return RowScores(
         logits, targets, drop, identical, positive, same_label, widths, sims, guide_sims, hard_negative
     )
+
+
+def _identical(
+    text_ids: Sequence[Tensor],
+    blocks: Sequence[Block],
+    widths: Sequence[int],
+    targets: Tensor,
+    rows: slice,
+    duplicates: str,
+    present: Sequence[Tensor | None] | None,
+) -> Tensor:
+    """(b, N) True at candidates that are no negatives of their row: its own texts, or absent ones.
+
+    The row's own positive may be marked too; ``score_rows`` unmarks it.
+    """
+    if duplicates == "keep":
+        identical = _own_columns(blocks, widths, targets, "self")  # (b, N)
+    else:
+        candidate_ids = torch.cat([text_ids[b.col] for b in blocks])  # (N,)
+        identical = (candidate_ids == text_ids[0][rows].unsqueeze(1)) | (
+            candidate_ids == text_ids[1][rows].unsqueeze(1)
+        )  # (b, N)
+    if present is not None and any(p is not None for p in present):
+        columns = [
+            p if p is not None else torch.ones_like(i, dtype=torch.bool)
+            for p, i in zip(present, text_ids, strict=True)
+        ]
+        candidate_present = torch.cat([columns[b.col] for b in blocks])  # (N,)
+        identical |= ~candidate_present.to(identical.device).unsqueeze(0)
+    return identical

@@ -170,6 +170,30 @@ def token_text_ids(features: list[dict[str, Tensor]]) -> list[Tensor]:
     return out
 
 
+def scoring_columns(
+    local: list[Tensor], gathers: bool, with_backward: bool
+) -> tuple[list[Tensor], list[Tensor] | None]:
+    """The student columns a rank scores its anchors against, and the GradCache leaves (or None).
+
+    Args:
+        local: this rank's (B, D) student embeddings, one per column.
+        gathers: whether the loss gathers across processes; if not, ``local`` itself.
+        with_backward: GradCache's per-chunk backward: fresh leaves (see ``leaf_columns``), whose
+            gradients ``reduce_leaf_grads`` then sums over ranks.
+
+    Returns:
+        every rank's columns, (N * B, D) each, and the leaves when ``with_backward``.
+    """
+    if not gathers:
+        return local, None
+    if with_backward:
+        leaves = leaf_columns(local)
+        return leaves, leaves
+    if torch.is_grad_enabled():
+        return [gather_with_grad(s) for s in local], None
+    return [gather(s) for s in local], None
+
+
 def leaf_columns(local: list[Tensor]) -> list[Tensor]:
     """GradCache: gathered columns as fresh leaves, so each row chunk's backward stays on this rank.
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from harness.errors import UserError
-from harness.masking import ParamSpec, check_param
+from harness.params import ParamSpec, listed, resolve
 from harness.registry import Registry
 
 if TYPE_CHECKING:
@@ -248,22 +248,12 @@ _register(
 
 
 def resolve_objective(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults overlaid with ``params``, each checked against its range.
+    """Defaults overlaid with ``params``, each checked against its range (``harness.params``).
 
     Raises:
         UserError: an unknown objective or parameter, or a value outside its range (one line).
     """
-    if name not in OBJECTIVES:
-        raise UserError(OBJECTIVES.unknown_message(name))
-    objective = OBJECTIVES.get(name)
-    resolved = {key: spec.default for key, spec in objective.params.items()}
-    for key, value in (params or {}).items():
-        spec = objective.params.get(key)
-        if spec is None:
-            valid = ", ".join(objective.params) or "none"
-            raise UserError(f"objective {name!r} has no parameter {key!r} (valid: {valid})")
-        resolved[key] = check_param(f"objective {name!r}: {key}", spec, value)
-    return resolved
+    return resolve(OBJECTIVES, name, params)
 
 
 def objective_needs(name: str, params: Mapping[str, Any] | None = None) -> tuple[bool, bool]:
@@ -284,14 +274,13 @@ def listing() -> list[dict[str, Any]]:
     """One row per registered objective, for ``gist-harness ls objectives``."""
     rows = []
     for name, objective in OBJECTIVES.items():
-        params = "; ".join(f"{k}={v.default!r} {v.describe()}" for k, v in objective.params.items())
         guide = objective.needs_guide({k: v.default for k, v in objective.params.items()})
         rows.append(
             {
                 "name": name,
                 "needs_guide": objective.guide_note or guide,
                 "needs_negatives": objective.needs_negatives,
-                "params": params or "-",
+                "params": listed(objective.params),
                 "summary": objective.summary,
                 "reference": objective.reference,
             }

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from harness.report.by_source import source_table
 from harness.report.contrast_tables import (
     contrast_table,
     headline_sentences,
@@ -19,7 +20,6 @@ from harness.report.plots import Figure, all_figures
 from harness.report.provenance import Reproducibility, reproducibility, status_line, trials_table
 from harness.report.quality import guide_table
 from harness.report.settings import gain_arms, report_section, report_settings
-from harness.report.sources import source_table
 from harness.report.tables import IN_DOMAIN_MARK, Cell, Table, arm_table, category_table, task_table
 from harness.results import StudyResults
 
@@ -146,6 +146,12 @@ def build_report(
         inputs_note=recovered.note if recovered else "",
         inputs={**input_files(results), **(recovered.files() if recovered else {})},
     )
+
+
+def headline(results: StudyResults, report_toml: str = "") -> list[str]:
+    """The report's sentences on its primary contrasts (mean over categories), without the rest of it."""
+    contrasts = _contrasts(results, score_index(results), report_toml)
+    return headline_sentences(contrasts) or _no_contrasts(contrasts)
 
 
 def _no_contrasts(contrasts: ContrastResults) -> list[str]:

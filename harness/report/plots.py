@@ -21,7 +21,7 @@ from matplotlib.figure import Figure as MplFigure
 from harness.report.contrasts import ContrastResults
 from harness.report.load import ScoreIndex, arm_of
 from harness.report.stats import mean_ci, omega_squared
-from harness.results import HistoryTrial, StudyResults
+from harness.results import Contrast, HistoryTrial, StudyResults
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 UNTRAINED_COLOR = "#7f7f7f"
@@ -94,7 +94,7 @@ def category_deltas(results: StudyResults, index: ScoreIndex) -> Figure | None:
     return Figure("category_deltas", "Δ vs baseline per category", caption, _png(fig))
 
 
-def forest_plot(results: ContrastResults, index: ScoreIndex, contrast: tuple[str, str]) -> Figure | None:
+def forest_plot(results: ContrastResults, index: ScoreIndex, contrast: Contrast) -> Figure | None:
     """Per-task Δ of one contrast with 95% CIs over seeds, and its aggregates (bootstrap CIs) below."""
     tasks = results.tasks.get(contrast, [])
     rows = [r for r in results.rows if r.contrast == contrast]

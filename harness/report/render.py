@@ -9,6 +9,7 @@ import jinja2
 import markupsafe
 
 from harness.report.build import Report
+from harness.report.index import BenchmarkEntry, StudyEntry
 
 TEMPLATES = Path(__file__).parent / "templates"
 FIGURE_DIR = "figures"
@@ -71,3 +72,15 @@ def render_files(report: Report) -> dict[str, bytes]:
     for figure in report.figures:
         files[f"{FIGURE_DIR}/{figure.name}.png"] = figure.png
     return {**files, **report.inputs}
+
+
+def render_index(studies: list[StudyEntry], benchmarks: list[BenchmarkEntry]) -> dict[str, bytes]:
+    """``reports/README.md`` and ``reports/index.html`` of the reports index (:mod:`harness.report.index`)."""
+    pages = {"README.md": ("index.md.j2", False), "index.html": ("index.html.j2", True)}
+    return {
+        name: _environment(autoescape)
+        .get_template(template)
+        .render(studies=studies, benchmarks=benchmarks)
+        .encode("utf-8")
+        for name, (template, autoescape) in pages.items()
+    }

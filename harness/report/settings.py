@@ -1,26 +1,36 @@
 """What a report tests: the ``[report]`` section of the experiment file (declared contrasts, alpha).
 
-The report layer reads the section from the experiment text stored in the manifest (the report never
-imports :mod:`harness.config`, which ``gist-harness validate`` uses to check the same section), or from
-a ``report.toml`` beside a committed report when the contrasts were declared after the study ran.
-Unset: every arm against the ablation baseline, all primary, alpha 0.05.
+:class:`~harness.results.ReportConfig` is the section's one typed record (in :mod:`harness.results`,
+light enough for the schema to import): ``harness.config`` validates it as part of an experiment (the
+report never imports :mod:`harness.config`), and the report reads it back from the experiment text
+stored in the manifest, or from a ``report.toml`` beside a committed report when the
+contrasts were declared after the study ran. Unset: every arm against the ablation baseline, all
+primary, alpha 0.05.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import tomllib
+from pydantic import ValidationError
 
-DEFAULT_ALPHA = 0.05
+from harness.results import DEFAULT_ALPHA, GAIN, Contrast, Gain, ReportConfig
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "GAIN",
+    "Contrast",
+    "Gain",
+    "ReportConfig",
+    "ReportSettings",
+    "gain_arms",
+    "report_section",
+    "report_settings",
+]
+
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
-
-Contrast = tuple[str, str]
-"""``(arm, reference)``: Δ is arm minus reference. An interaction ``[a, b, c, d]`` is the contrast of
-two *gain* arms, ``("(a − b)", "(c − d)")``: Δ = (a − b) − (c − d), paired by seed (``gain_arms``)."""
-GAIN = " − "
 
 
 @dataclass(frozen=True)
@@ -44,54 +54,41 @@ class ReportSettings:
     seed: int = BOOTSTRAP_SEED
 
 
-def report_section(toml_text: str) -> dict[str, Any] | None:
-    """The ``[report]`` table of an experiment text, or None (also for text that does not parse)."""
+def report_section(toml_text: str) -> ReportConfig | None:
+    """The ``[report]`` section of an experiment text, or None (also for an empty section, text that
+    does not parse, or a section that does not validate)."""
     try:
         section = tomllib.loads(toml_text).get("report") if toml_text else None
-    except tomllib.TOMLDecodeError:
+        return ReportConfig.model_validate(section) if isinstance(section, dict) and section else None
+    except (tomllib.TOMLDecodeError, ValidationError):
         return None
-    return section if isinstance(section, dict) else None
 
 
-def _pairs(raw: Any) -> list[Contrast]:
-    """Pairs as they are; four-arm interactions ``[a, b, c, d]`` as the pair of gains ``(a − b, c − d)``."""
-    if not isinstance(raw, list):
-        return []
-    out: list[Contrast] = []
-    for p in raw:
-        if isinstance(p, list | tuple) and len(p) == 2:
-            out.append((str(p[0]), str(p[1])))
-        elif isinstance(p, list | tuple) and len(p) == 4:
-            out.append((f"({p[0]}{GAIN}{p[1]})", f"({p[2]}{GAIN}{p[3]})"))
-    return out
+def _contrast(arms: tuple[str, ...]) -> Contrast:
+    """A pair as it is; a four-arm interaction ``[a, b, c, d]`` as the pair of gains ``(a − b, c − d)``."""
+    if len(arms) == 4:
+        return Contrast(Gain(arms[0], arms[1]), Gain(arms[2], arms[3]))
+    return Contrast(arms[0], arms[1])
 
 
 def gain_arms(contrasts: list[Contrast]) -> dict[str, tuple[str, str]]:
     """The gain arms ``"(a − b)" -> (a, b)`` that the interactions among ``contrasts`` compare."""
-    return {
-        name: tuple(name[1:-1].split(GAIN))  # type: ignore[misc]
-        for c in contrasts
-        for name in c
-        if name.startswith("(") and GAIN in name
-    }
+    return {side: (side.arm, side.reference) for c in contrasts for side in c if isinstance(side, Gain)}
 
 
 def report_settings(
-    section: dict[str, Any] | None, arms: list[str], baseline: str, *, origin: str = ""
+    section: ReportConfig | None, arms: list[str], baseline: str, *, origin: str = ""
 ) -> ReportSettings:
     """Resolves the contrasts of a report from a ``[report]`` section (None: each arm vs ``baseline``)."""
     alpha = DEFAULT_ALPHA
     declared: list[Contrast] = []
     primary: list[Contrast] = []
-    if section:
-        declared = _pairs(section.get("contrasts")) + _pairs(section.get("interactions"))
-        primary = _pairs(section.get("primary"))
-        raw_alpha = section.get("alpha", DEFAULT_ALPHA)
-        alpha = (
-            float(raw_alpha) if isinstance(raw_alpha, int | float) and 0 < raw_alpha < 1 else DEFAULT_ALPHA
-        )
+    if section is not None:
+        declared = [_contrast(p) for p in (section.contrasts or []) + (section.interactions or [])]
+        primary = [_contrast(p) for p in section.primary or []]
+        alpha = section.alpha if 0 < section.alpha < 1 else DEFAULT_ALPHA
     if not declared:
-        declared = [(arm, baseline) for arm in arms if arm != baseline] if baseline in arms else []
+        declared = [Contrast(arm, baseline) for arm in arms if arm != baseline] if baseline in arms else []
         origin = "not declared: every arm against the baseline" if declared else "none (no baseline arm)"
         primary = []
     known = set(arms) | {g for g, parts in gain_arms(declared).items() if set(parts) <= set(arms)}

@@ -32,7 +32,7 @@ from harness.results import (
     trial_dirname,
     write_record,
 )
-from harness.study.objective import TrialOutcome
+from harness.study.trial import TrialOutcome
 
 SPARE = "spare"
 """User attribute of a trial that found no arm left to run (another worker took it); not recorded."""
@@ -128,7 +128,7 @@ class RunFolder:
     def code_provenance(self) -> CodeProvenance:
         """This process's commit, dirty flag, diff hash and package versions (taken once per process)."""
         if self._code is None:
-            from harness.study.provenance import code_provenance
+            from harness.study.environment import code_provenance
 
             self._code = code_provenance()
         return self._code

@@ -31,9 +31,9 @@ from harness.config import Experiment
 from harness.errors import UserError
 from harness.report.inputs import is_report_dir, load_report_dir
 from harness.results import UNTRAINED_DIR, ScoreTable, StudyResults, TrialRecord, save_trial, write_record
-from harness.study.objective import param_distributions, trained_arms
 from harness.study.runner import study_identity
 from harness.study.storage import make_storage, resolve_url
+from harness.study.trial import param_distributions, trained_arms
 
 RESTORED_FROM = "restored_from"
 """User attribute of a restored trial: the report folder it came from."""

@@ -20,20 +20,28 @@ from optuna.distributions import check_distribution_compatibility
 from optuna.trial import FrozenTrial, TrialState
 
 from harness import __version__
-from harness.config import PRUNERS, SAMPLERS, CategoricalParam, Experiment, SuiteRef, TrainConfig
+from harness.config import (
+    PRUNERS,
+    SAMPLERS,
+    CategoricalParam,
+    Experiment,
+    SuiteRef,
+    TrainConfig,
+    optuna_class,
+)
 from harness.errors import UserError
 from harness.results import RunRecord, StudyManifest
-from harness.study import provenance
+from harness.study import environment
 from harness.study.artifacts import SPARE, RunFolder
-from harness.study.objective import (
+from harness.study.progress import TrialProgress
+from harness.study.storage import fail_stale_trials, heartbeat_enabled, make_storage, redact, resolve_url
+from harness.study.trial import (
     TrialHooks,
     TrialOutcome,
     make_objective,
     param_distributions,
     trained_arms,
 )
-from harness.study.progress import TrialProgress
-from harness.study.storage import fail_stale_trials, heartbeat_enabled, make_storage, redact, resolve_url
 
 _UNFINISHED = (TrialState.WAITING, TrialState.RUNNING)
 
@@ -62,19 +70,14 @@ def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
             assert isinstance(v, CategoricalParam), "config checks: grid needs categorical entries"
             grid[k] = list(v.choices)
         params["search_space"] = grid
-    cls = _class(SAMPLERS[study.sampler])
+    cls = optuna_class(SAMPLERS[study.sampler])
     if "seed" in inspect.signature(cls).parameters:
         params.setdefault("seed", study.seed)
     return cls(**params)
 
 
 def make_pruner(experiment: Experiment) -> optuna.pruners.BasePruner:
-    return _class(PRUNERS[experiment.study.pruner])(**experiment.study.pruner_params)
-
-
-def _class(target: str) -> Any:
-    module_name, name = target.split(":")
-    return getattr(__import__(module_name, fromlist=[name]), name)
+    return optuna_class(PRUNERS[experiment.study.pruner])(**experiment.study.pruner_params)
 
 
 def arm_seeds(experiment: Experiment) -> list[dict[str, Any]]:
@@ -184,18 +187,7 @@ def run_study(
     folder.objective_label = experiment.objective.label
     folder.final_label = (experiment.final or experiment.objective).label
     url = storage or settings.storage
-    optuna_storage = make_storage(
-        url,
-        folder.path,
-        heartbeat_interval=settings.heartbeat_interval_s,
-        grace_period=settings.grace_period_s,
-        max_retry=settings.max_retry,
-    )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(experiment, optuna_storage, create=not worker, wait_s=wait_s)
-    check_space(study, experiment)
-    if not worker:
-        enqueue_arms(study, experiment)
+    study = _open(experiment, url, folder, worker=worker, wait_s=wait_s)
     base = (manifest or StudyManifest(study=settings.name)).model_copy(
         update={**_manifest_fields(experiment, resolve_url(url, folder.path)), **folder.first_run()}
     )
@@ -210,6 +202,40 @@ def run_study(
     objective = _guarded(
         make_objective(experiment, fit=pipeline.fit, score=pipeline.score, hooks=_hooks(folder))
     )
+    on_trial_end = _trial_end(folder, base, bar, stop_on_failure=stop_on_failure)
+    try:
+        _optimize(experiment, study, objective, [on_trial_end], poll_s=poll_s)
+    finally:
+        bar.close()
+    folder.sync(study)
+    folder.write_manifest(study, base)
+    return study
+
+
+def _open(
+    experiment: Experiment, url: str | None, folder: RunFolder, *, worker: bool, wait_s: float
+) -> optuna.Study:
+    """The study in its storage: created with its arms enqueued, or joined as a worker."""
+    settings = experiment.study
+    optuna_storage = make_storage(
+        url,
+        folder.path,
+        heartbeat_interval=settings.heartbeat_interval_s,
+        grace_period=settings.grace_period_s,
+        max_retry=settings.max_retry,
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(experiment, optuna_storage, create=not worker, wait_s=wait_s)
+    check_space(study, experiment)
+    if not worker:
+        enqueue_arms(study, experiment)
+    return study
+
+
+def _trial_end(
+    folder: RunFolder, base: StudyManifest, bar: TrialProgress, *, stop_on_failure: bool
+) -> Callable[[optuna.Study, FrozenTrial], None]:
+    """The callback after each trial: its record and the manifest written, the bar moved on."""
 
     def on_trial_end(study: optuna.Study, frozen: FrozenTrial) -> None:
         record = folder.on_end(frozen)
@@ -221,13 +247,7 @@ def run_study(
             reason = frozen.user_attrs.get("error", "see the log above")
             raise TrialFailedError(f"trial {frozen.number} failed ({reason}); the same command resumes")
 
-    try:
-        _optimize(experiment, study, objective, [on_trial_end], poll_s=poll_s)
-    finally:
-        bar.close()
-    folder.sync(study)
-    folder.write_manifest(study, base)
-    return study
+    return on_trial_end
 
 
 def _hooks(folder: RunFolder) -> TrialHooks:
@@ -375,9 +395,9 @@ def _manifest_fields(experiment: Experiment, url: str) -> dict[str, Any]:
         **study_identity(experiment),
         "baseline_arm": experiment.ablation.baseline or "",
         "harness_version": __version__,
-        "package_versions": provenance.package_versions(),
-        "hardware": provenance.hardware(),
-        "git_commit": provenance.git_commit(),
+        "package_versions": environment.package_versions(),
+        "hardware": environment.hardware(),
+        "git_commit": environment.git_commit(),
         "storage_url": redact(url),
         "created": datetime.now(timezone.utc),
     }

@@ -10,6 +10,7 @@ default SQLite file (or PostgreSQL) when workers may be killed.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import warnings
@@ -115,3 +116,33 @@ def heartbeat_enabled(study: optuna.Study) -> bool:
     from optuna.storages._heartbeat import is_heartbeat_enabled
 
     return is_heartbeat_enabled(study._storage)
+
+
+def folder_url(source: str) -> str:
+    """The storage URL of a run folder ``runs/<study>/`` (its ``optuna.db``, else its manifest's), or
+    ``source`` itself when it is a storage URL or journal path.
+
+    Raises:
+        UserError: neither a run folder with a storage nor a URL, or a manifest whose URL has its
+            password redacted (pass that URL with the password instead).
+    """
+    path = Path(source)
+    if not path.is_dir():
+        if "://" in source or _journal_path(source) is not None:
+            return source
+        raise UserError(
+            f"{source}: no such run folder; pass runs/<study>/ or a storage URL (sqlite:///..., journal:PATH)"
+        )
+    if (path / DEFAULT_DB).is_file():
+        return resolve_url(None, path)
+    manifest = path / "manifest.json"
+    url = (
+        json.loads(manifest.read_text(encoding="utf-8")).get("storage_url", "") if manifest.is_file() else ""
+    )
+    if not url:
+        raise UserError(
+            f"{source}: no {DEFAULT_DB} and no storage_url in manifest.json; pass the storage URL"
+        )
+    if "***" in url:
+        raise UserError(f"{source}: its storage {url} has a password: pass the URL with the password instead")
+    return url

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.registry import Registry
-from harness.tasks._local import LocalTask, Role, resolve_data_dir
+from harness.tasks._local import LocalTask, Role
 from harness.tasks.classification import CLASSIFICATION_TASKS
 from harness.tasks.clustering import CLUSTERING_TASKS
 from harness.tasks.lite import LITE_TASKS
@@ -23,7 +23,7 @@ from harness.tasks.reranking import RERANKING_TASKS
 from harness.tasks.retrieval import RETRIEVAL_TASKS
 from harness.tasks.sts import STS_TASKS
 
-__all__ = ["TASKS", "LocalTask", "Role", "get_task", "listing", "resolve_data_dir"]
+__all__ = ["TASKS", "LocalTask", "Role", "get_task", "listing"]
 
 TASKS: Registry[type[LocalTask]] = Registry("task")
 _ALL_TASKS: list[type[LocalTask]] = [

@@ -1,4 +1,4 @@
-"""What every local task shares: the data folder, checksummed files, honest metadata, its texts.
+"""What every local task shares: checksummed files, honest metadata, its texts.
 
 A local task is an mteb abstract task (``AbsTaskSTS``, ``AbsTaskClassification``, ...) whose
 ``load_data`` reads the offline data folder instead of the Hugging Face Hub. mteb's own evaluator
@@ -9,7 +9,6 @@ repository and commit, so a result can never be mistaken for a hub run.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable, Sequence
 from functools import cache
@@ -19,31 +18,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from mteb.abstasks.task_metadata import TaskMetadata
 
 from harness.errors import UserError
+from harness.files import folder
 from harness.tasks._checksums import FILE_SHA256
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
 
-DATA_ENV = "GIST_HARNESS_DATA"
 Role = Literal["test", "train"]
 
 
-def resolve_data_dir(explicit: str | Path | None = None) -> Path:
-    """The data folder: ``explicit`` if given, else ``$GIST_HARNESS_DATA``; a ``UserError`` otherwise."""
-    chosen = explicit if explicit is not None else os.environ.get(DATA_ENV)
-    if not chosen:
-        raise UserError(
-            f"no data folder: pass --data-dir DIR or set {DATA_ENV} to the folder holding MANIFEST.md"
-        )
-    path = Path(chosen).expanduser()
-    if not path.is_dir():
-        raise UserError(f"data folder {path} does not exist (from --data-dir or {DATA_ENV})")
-    return path
-
-
-def normalize_text(text: str) -> str:
-    """Text compared for overlap: lowercase word characters only, so SentEval's tokenised, lowercased
-    copy of a sentence ("a man ' s hat .") matches the original ("A man's hat.")."""
+def lowercase_words(text: str) -> str:
+    """The lowercased word-character runs of ``text``, joined by one space: text compared for overlap,
+    so SentEval's tokenised, lowercased copy of a sentence ("a man ' s hat .") matches the original
+    ("A man's hat.")."""
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
@@ -123,7 +110,7 @@ class LocalTask:
         def eval_splits(self) -> Sequence[str]: ...
 
     def __init__(self, data_dir: str | Path | None = None, seed: int = 42) -> None:
-        self.data_dir = resolve_data_dir(data_dir)
+        self.data_dir = folder.data_dir(data_dir)
         super().__init__(seed=seed)  # type: ignore[call-arg]
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
@@ -156,7 +143,7 @@ class LocalTask:
         return set().union(*(self.split_texts(split) for split in self.eval_splits))
 
     def drop_pairs_with(self, split: str, banned: set[str]) -> int:
-        """Removes the pairs of ``split`` with a sentence whose ``normalize_text`` is in ``banned``.
+        """Removes the pairs of ``split`` with a sentence whose ``lowercase_words`` is in ``banned``.
 
         Used to keep a dev split disjoint from the final suites' test texts. Returns the number dropped.
         """
@@ -165,7 +152,7 @@ class LocalTask:
         keep = [
             i
             for i, (a, b) in enumerate(zip(data["sentence1"], data["sentence2"], strict=True))
-            if normalize_text(a) not in banned and normalize_text(b) not in banned
+            if lowercase_words(a) not in banned and lowercase_words(b) not in banned
         ]
         self.dataset[split] = data.select(keep)
         return len(data) - len(keep)

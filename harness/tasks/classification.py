@@ -20,7 +20,7 @@ from mteb.tasks import (
     EmotionClassification,
 )
 
-from harness.data.files import (
+from harness.files import (
     EMOTION_LABELS,
     Row,
     read_amazon_counterfactual,

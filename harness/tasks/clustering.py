@@ -13,7 +13,7 @@ from typing import Any
 from datasets import Dataset, DatasetDict
 from mteb.abstasks.clustering import AbsTaskClustering
 
-from harness.data.files import read_banking77, read_banking77_categories, read_emotion
+from harness.files import read_banking77, read_banking77_categories, read_emotion
 from harness.tasks._local import LocalTask, local_metadata
 
 _COMMON: dict[str, Any] = dict(

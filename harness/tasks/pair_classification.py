@@ -13,7 +13,7 @@ from typing import ClassVar
 from datasets import Dataset, DatasetDict
 from mteb.abstasks.pair_classification import AbsTaskPairClassification
 
-from harness.data.files import Row, read_msrp, read_pit2015
+from harness.files import Row, read_msrp, read_pit2015
 from harness.tasks._local import LocalTask, Role, local_metadata
 
 

@@ -14,7 +14,7 @@ from datasets import Dataset
 from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
 
-from harness.data.files import read_trecqa
+from harness.files import read_trecqa
 from harness.tasks._local import LocalTask, local_metadata
 
 

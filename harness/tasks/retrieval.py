@@ -13,7 +13,7 @@ from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
 from mteb.tasks import SciFact
 
-from harness.data.files import read_beir_qrels, read_beir_queries, read_scifact_corpus
+from harness.files import read_beir_qrels, read_beir_queries, read_scifact_corpus
 from harness.tasks._local import LocalTask, local_metadata
 
 

@@ -23,7 +23,7 @@ from mteb.tasks import (
     STSBenchmarkSTS,
 )
 
-from harness.data.files import Row, read_biosses, read_semeval_sts, read_sick, read_sts_input, read_stsb
+from harness.files import Row, read_biosses, read_semeval_sts, read_sick, read_sts_input, read_stsb
 from harness.tasks._local import LocalTask, Role, local_metadata
 
 SENTEVAL = "sts12-16-senteval-tokenized"

