@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -25,11 +26,21 @@ def wait_for(condition, timeout_s: float = 120.0) -> None:
         time.sleep(0.1)
 
 
+def _heartbeats(db: Path) -> int:
+    """Trials with a recorded heartbeat in an Optuna SQLite storage (its ``trial_heartbeats`` table)."""
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT COUNT(DISTINCT trial_id) FROM trial_heartbeats").fetchone()[0]
+
+
 def test_sigkill_mid_trial_then_rerun(tmp_path: Path):
     runs, log = tmp_path / "runs", tmp_path / "fits.log"
     # Each fake trial takes 3 steps x 1 s: time enough to kill the worker in the middle of one.
     proc = start(worker_command("resume", runs, None, log, worker=False, sleep_s=1.0))
     wait_for(lambda: [e for e, *_ in fits(log)].count("start") == 2)  # trial 0 done, trial 1 running
+    # Optuna's heartbeat thread records trial 1's first beat a moment after it starts; a trial killed
+    # before that has no heartbeat and is never found stale, so wait for the beat (on a loaded machine
+    # the kill could otherwise come first and the rerun would wait for ever).
+    wait_for(lambda: _heartbeats(runs / "resume" / "optuna.db") >= 2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
