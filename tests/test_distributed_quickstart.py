@@ -1,4 +1,4 @@
-"""``gist-harness run experiments/quickstart.toml --nproc 2``: ``kill -9`` of rank 0 mid-trial, then
+"""``gist-harness run experiments/quickstart_minilm.toml --nproc 2``: ``kill -9`` of rank 0 mid-trial, then
 the same command finishes the study: every arm x seed COMPLETE exactly once, none RUNNING or
 WAITING, the report written once (issue 16). Real models and data, 2 gloo processes: slow.
 
@@ -27,7 +27,7 @@ from harness.config import load_experiment
 from harness.study.runner import arm_seeds
 
 REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "experiments" / "quickstart.toml"
+QUICKSTART = REPO / "experiments" / "quickstart_minilm.toml"  # the transformer machinery, a few minutes
 
 
 def rank_pid(launcher: subprocess.Popen, rank: int) -> int | None:
@@ -46,7 +46,7 @@ def running_trials(db: Path) -> list[optuna.trial.FrozenTrial]:
         return []
     storage = f"sqlite:///{db}"
     try:
-        study = optuna.load_study(study_name="quickstart", storage=storage)
+        study = optuna.load_study(study_name="quickstart-minilm", storage=storage)
     except KeyError:  # not created yet
         return []
     return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -62,7 +62,7 @@ def test_quickstart_on_2_processes_resumes_after_kill_9_of_rank_0(tmp_path, data
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}
-    db = tmp_path / "runs" / "quickstart" / "optuna.db"
+    db = tmp_path / "runs" / "quickstart-minilm" / "optuna.db"
 
     log = (tmp_path / "first.log").open("w")
     first = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -89,10 +89,12 @@ def test_quickstart_on_2_processes_resumes_after_kill_9_of_rank_0(tmp_path, data
 
     rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
-    trials = optuna.load_study(study_name="quickstart", storage=f"sqlite:///{db}").get_trials(deepcopy=False)
+    trials = optuna.load_study(study_name="quickstart-minilm", storage=f"sqlite:///{db}").get_trials(
+        deepcopy=False
+    )
     complete = Counter((t.params["arm"], t.params["seed"]) for t in trials if t.state == TrialState.COMPLETE)
     expected = {(p["arm"], p["seed"]): 1 for p in arm_seeds(load_experiment(QUICKSTART))}
     assert complete == expected
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert rerun.stdout.count("report: ") == 1
-    assert (tmp_path / "reports" / "quickstart" / "index.html").exists()
+    assert (tmp_path / "reports" / "quickstart-minilm" / "index.html").exists()

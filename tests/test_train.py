@@ -235,7 +235,7 @@ def test_real_two_trial_study_end_to_end(tmp_path, data_dir, monkeypatch):
 
 @pytest.mark.slow
 def test_quickstart_runs_end_to_end(tmp_path, data_dir):
-    """The README's main command, for real (about 10 minutes on 2 CPU cores)."""
+    """The README's main command, for real (a few minutes on 2 CPU cores)."""
     from harness.cli import main
 
     repo = Path(__file__).resolve().parents[1]
