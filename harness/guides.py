@@ -298,10 +298,13 @@ def _frozen_copy(kind: str, student: Any, max_seq_len: int | None) -> Any:
 
 
 def _named_model(name: str, device: str | None) -> Any:
-    """The zoo model or folder ``name`` (UserError with the known names otherwise)."""
-    if not models.is_model_name(name) and not Path(name).exists():
+    """The zoo model, hub id (``hub:org/name@rev``) or folder ``name`` (UserError naming the choices)."""
+    if not models.is_model_name(name) and not models.is_hub_ref(name) and not Path(name).exists():
         known = sorted(set(GUIDES.names()) | set(models.MODELS.names()))
-        raise UserError(f"unknown guide {name!r}: use one of {', '.join(known)} or a model folder")
+        raise UserError(
+            f"unknown guide {name!r}: use one of {', '.join(known)}, a hub id (hub:ORG/NAME@REVISION) "
+            "or a model folder"
+        )
     return models.load_model(name, device=device)
 
 

@@ -9,6 +9,8 @@ an Optuna storage), so a report rebuilds in seconds. Layout of one study folder:
         trial-0000/trial.json   TrialRecord     (written when the trial starts, rewritten when it ends)
         trial-0000/scores.json  ScoreTable      (final-suite scores; COMPLETE trials only)
         trial-0000/run.json     RunRecord       (loss curve, mask diagnostics, timings; when training ran)
+        declarations/0001.json  Declaration     (before the first trial; a new one on each change)
+        looks/0001.json         Look            (each report rendered with contrasts from the folder)
 
 Trial folders are found by ``*/trial.json``, so the folder name is free; :func:`trial_dirname` gives the
 conventional one. ``scores.parquet`` (the tidy table of :class:`ScoreRow` columns) is read when
@@ -241,6 +243,7 @@ class StudyManifest(_Record):
 
 GAIN = " − "
 DEFAULT_ALPHA = 0.05
+AlphaSpending = Literal["split"]
 
 
 class ReportConfig(BaseModel):
@@ -266,6 +269,10 @@ class ReportConfig(BaseModel):
     An interaction is named by its four arms."""
     alpha: float = DEFAULT_ALPHA
     """Significance level of the report's verdicts, in (0, 1)."""
+    alpha_spending: AlphaSpending = "split"
+    """How alpha is spent over the looks at the data (reports rendered with contrasts): ``"split"``
+    divides it equally over the looks actually taken (Bonferroni over looks), so with two looks each
+    verdict is at alpha / 2."""
 
 
 class Gain(str):
@@ -295,6 +302,73 @@ class Contrast(NamedTuple):
     reference: str
 
 
+# --- declarations and looks (``declarations/0001.json``, ``looks/0001.json``) -----------------------
+
+DECLARATIONS_DIR = "declarations"
+LOOKS_DIR = "looks"
+
+
+class Declaration(_Record):
+    """What a study declared it would test, written before its first trial (and again on a change).
+
+    Never overwritten: a change of seeds, arms, contrasts, primary family, alpha or spending rule is a
+    new, numbered declaration that says what changed.
+    """
+
+    number: int
+    """1, 2, ... in the order they were made."""
+    declared: datetime
+    """When it was written (UTC)."""
+    seeds: list[int] = Field(default_factory=list)
+    """The experiment's seeds."""
+    arms: list[str] = Field(default_factory=list)
+    """The experiment's trained arms, the baseline first (as the report orders them)."""
+    contrasts: list[list[str]] = Field(default_factory=list)
+    """Every contrast ``[arm, reference]`` or interaction ``[a, b, c, d]``, primary ones first."""
+    primary: list[list[str]] = Field(default_factory=list)
+    """The primary family (Holm) of the report."""
+    alpha: float = DEFAULT_ALPHA
+    """Significance level."""
+    alpha_spending: AlphaSpending = "split"
+    """How alpha is spent over looks (see :class:`ReportConfig`)."""
+    experiment_sha256: str = ""
+    """sha256 of the experiment file's text."""
+    experiment_toml: str = ""
+    """The experiment file's text as it was when declared."""
+    changed: list[str] = Field(default_factory=list)
+    """What differs from the previous declaration (empty for the first)."""
+
+
+class LookEstimate(_Record):
+    """One primary contrast at a look, on the report's headline aggregate (mean over categories)."""
+
+    contrast: list[str]
+    """``[arm, reference]`` or ``[a, b, c, d]``."""
+    n: int = 0
+    """Seeds paired."""
+    delta: float | None = None
+    """Mean paired difference (score units, not ×100)."""
+    p: float | None = None
+    """Paired t-test p over seeds."""
+    p_holm: float | None = None
+    """p adjusted by Holm over the primary family."""
+
+
+class Look(_Record):
+    """A rendered report with contrasts: one look at the data, which spends alpha."""
+
+    number: int
+    """1, 2, ... in the order they were taken."""
+    time: datetime
+    """When the report was rendered (UTC)."""
+    declaration: int = 0
+    """The number of the declaration in force (0: none)."""
+    seeds: dict[str, int] = Field(default_factory=dict)
+    """COMPLETE seeds per trained arm at this look."""
+    estimates: list[LookEstimate] = Field(default_factory=list)
+    """The primary contrasts' estimates and p values."""
+
+
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -314,6 +388,36 @@ def write_record(path: str | Path, record: BaseModel) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_new_record(path: str | Path, record: BaseModel) -> Path:
+    """Writes ``record`` to ``path`` atomically, never over an existing file.
+
+    Raises:
+        FileExistsError: ``path`` exists (another process wrote it first).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(record.model_dump_json(indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)  # fails if path exists: unlike os.replace, never overwrites
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def numbered_path(folder: Path, number: int) -> Path:
+    """``folder/0001.json``: the file of declaration or look ``number``."""
+    return folder / f"{number:04d}.json"
+
+
+def read_numbered(folder: Path, cls: type[R]) -> list[R]:
+    """Every ``NNNN.json`` record in ``folder``, in number order (none when the folder is absent)."""
+    return [read_record(p, cls) for p in sorted(folder.glob("[0-9][0-9][0-9][0-9].json"))]
 
 
 def read_record(path: str | Path, cls: type[R]) -> R:
@@ -374,6 +478,8 @@ class StudyResults:
     trials: list[TrialResult] = field(default_factory=list)
     untrained: ScoreTable | None = None
     folder: Path | None = None
+    declarations: list[Declaration] = field(default_factory=list)
+    looks: list[Look] = field(default_factory=list)
 
 
 def _read_scores(folder: Path) -> ScoreTable | None:
@@ -428,6 +534,8 @@ def load_study_dir(path: str | Path) -> StudyResults:
         trials=trials,
         untrained=_read_scores(untrained) if untrained.is_dir() else None,
         folder=path,
+        declarations=read_numbered(path / DECLARATIONS_DIR, Declaration),
+        looks=read_numbered(path / LOOKS_DIR, Look),
     )
 
 

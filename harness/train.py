@@ -7,14 +7,17 @@ vectors). A ``TrainerCallback`` records the loss curve, mask diagnostics and ste
 ``report`` (an Optuna trial's report-and-maybe-prune). A pruned run stops the Trainer cleanly at the
 end of that step and ``train()`` re-raises ``optuna.TrialPruned`` once the Trainer has returned.
 
-``train()`` writes nothing: the Trainer's ``output_dir`` is a temporary folder removed afterwards,
-checkpoints are off (``save_strategy="no"``) and no logger is attached (``report_to=[]``).
+``train()`` writes nothing of its own choosing: the Trainer's ``output_dir`` is a temporary folder
+removed afterwards, checkpoints are off (``save_strategy="no"``) and no logger is attached
+(``report_to=[]``). Only a caller that names a ``logging_dir`` gets one: the Trainer's TensorBoard
+callback (``report_to=["tensorboard"]``) writes the run's curves there, on the main process only.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -40,6 +43,7 @@ def train(
     sources: Sequence[str] | None = None,
     source_order: str = "proportional",
     drop_log: Any = None,
+    logging_dir: str | Path | None = None,
 ) -> tuple[Any, RunRecord]:
     """Fine-tunes ``student`` in place and returns it with what the run measured.
 
@@ -61,6 +65,9 @@ def train(
         source_order: a ``DatasetDict``'s multi-dataset batch sampler, "proportional" or
             "round_robin" (sentence-transformers' ``MultiDatasetBatchSamplers``).
         drop_log: a ``harness.loss.DropLog`` that records every dropped candidate, or None.
+        logging_dir: a folder for TensorBoard event files of this run (every logged value: the
+            loss at ``cfg.logging_steps``, the learning rate, the loss's diagnostics), written by
+            the main process only; None: no logger. Needs the ``tensorboard`` package.
 
     Returns:
         ``(student, RunRecord)``.
@@ -79,8 +86,12 @@ def train(
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory(prefix="gist-harness-trainer-") as output_dir:
-        args = training_arguments(cfg, output_dir, progress=progress, source_order=source_order)
+        args = training_arguments(
+            cfg, output_dir, progress=progress, source_order=source_order, tensorboard=logging_dir is not None
+        )
         trainer = _trainer(student, args, train_dataset, loss, source_of, recorder)
+        if logging_dir is not None:
+            _log_to(trainer, logging_dir)
         if progress:
             trainer.add_callback(StepBar())
         trainer.train()
@@ -90,8 +101,11 @@ def train(
     return student, record.model_copy(update={"by_source": loss.diagnostics_by_source()})
 
 
-def training_arguments(cfg: TrainConfig, output_dir: str, *, progress: bool, source_order: str) -> Any:
-    """The Trainer's arguments for ``cfg``: no checkpoints, no loggers, full batches only."""
+def training_arguments(
+    cfg: TrainConfig, output_dir: str, *, progress: bool, source_order: str, tensorboard: bool = False
+) -> Any:
+    """The Trainer's arguments for ``cfg``: no checkpoints, full batches only, no logger but
+    TensorBoard when ``tensorboard`` is set."""
     import torch
     from sentence_transformers import SentenceTransformerTrainingArguments
 
@@ -111,7 +125,7 @@ def training_arguments(cfg: TrainConfig, output_dir: str, *, progress: bool, sou
         logging_steps=cfg.logging_steps,
         seed=cfg.seed,
         save_strategy="no",
-        report_to=[],
+        report_to=["tensorboard"] if tensorboard else [],
         disable_tqdm=not progress,
         dataloader_drop_last=True,  # a short last batch has fewer negatives than the rest
         multi_dataset_batch_sampler=rank_aligned_sampler(source_order),  # N processes: one source a step
@@ -140,6 +154,22 @@ def _trainer(
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
+
+
+def _log_to(trainer: Any, logging_dir: str | Path) -> None:
+    """Points the Trainer's TensorBoard callback at ``logging_dir`` and moves it last.
+
+    transformers 5 has no ``logging_dir`` argument: its callback writes under ``output_dir`` (here a
+    temporary folder) unless told otherwise. It creates its writer at the start of training, and
+    only on the main process (``state.is_world_process_zero``). Last, it sees each log after
+    ``DiagnosticsCallback`` has added the loss's ``gist_*`` values to it.
+    """
+    from transformers.integrations import TensorBoardCallback
+
+    callback = trainer.pop_callback(TensorBoardCallback)
+    assert callback is not None, 'report_to=["tensorboard"] adds the callback'
+    callback.logging_dir = str(logging_dir)
+    trainer.add_callback(callback)
 
 
 def _attach_sources(

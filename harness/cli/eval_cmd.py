@@ -14,10 +14,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
         help="score a model on a suite of MTEB tasks (table + per-category averages)",
-        description="Score MODEL (a registered model name or a sentence-transformers folder) on a suite; "
+        description="Score MODEL (a registered model name, a hub id hub:ORG/NAME[@REVISION] or a "
+        "sentence-transformers folder) on a suite; "
         "'gist-harness ls suites' lists them. Local suites read the offline data folder.",
     )
-    parser.add_argument("model", help="registered model name (gist-harness ls models) or model folder")
+    parser.add_argument(
+        "model",
+        help="registered model name (gist-harness ls models), hub:ORG/NAME[@REVISION] or model folder",
+    )
     parser.add_argument("--suite", default="offline-sts", help="suite name (default: offline-sts)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as a JSON list")
     parser.add_argument(
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         model,
         suite,
         data_dir=args.data_dir,
-        model_name=args.model,
+        model_name=_label(args.model),
         batch_size=args.batch_size,
         cache=not args.no_cache,
     )
@@ -58,6 +62,13 @@ def run(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(table.to_dict("records"), indent=2) + "\n")
         print(f"wrote {len(table)} rows to {args.json}")
     return 0
+
+
+def _label(name_or_path: str) -> str:
+    """The ``model`` column: a hub id with the commit it resolved to, any other name as given."""
+    from harness.models import is_hub_ref, model_fingerprint
+
+    return model_fingerprint(name_or_path) if is_hub_ref(name_or_path) else name_or_path
 
 
 def _load(name_or_path: str, device: str | None):

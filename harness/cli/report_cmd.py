@@ -15,12 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
 from harness.results import (
+    LOOKS_DIR,
     HistoryTrial,
+    Look,
     RunRecord,
     ScoreTable,
     StudyManifest,
@@ -29,6 +32,8 @@ from harness.results import (
     TrialResult,
     TrialState,
     load_study_dir,
+    numbered_path,
+    write_new_record,
 )
 
 
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.report import build_report, render_files  # matplotlib/scipy only when reporting
     from harness.report.inputs import is_report_dir, load_report_dir
 
-    report_toml, recovered = "", None
+    report_toml, recovered, look_time = "", None, None
     if "://" in args.source:
         if not args.study:
             raise UserError(f"{args.source}: a storage URL needs --study NAME")
@@ -64,18 +69,26 @@ def run(args: argparse.Namespace) -> int:
         results, report_toml, recovered = inputs.results, inputs.report_toml, inputs.recovered
     else:
         results = load_study_dir(args.source)
+        look_time = datetime.now(timezone.utc)  # rendered from the run folder: a look at its data
     if args.study and args.study != results.manifest.study:
         raise UserError(f"{args.source}: holds study {results.manifest.study!r}, not {args.study!r}")
     target = Path(args.source) if is_report_dir(args.source) else Path(args.out) / results.manifest.study
     if not report_toml and (target / "inputs" / "report.toml").exists():
         report_toml = (target / "inputs" / "report.toml").read_text(encoding="utf-8")
-    report = build_report(results, read_findings(target), report_toml, recovered)
+    report = build_report(results, read_findings(target), report_toml, recovered, look_time=look_time)
+    store_look(results, report.new_look)
     write_files(target, render_files(report))
     n = len(results.trials)
     print(
         f"report of {results.manifest.study} ({n} trial{'s' * (n != 1)}): {target / 'index.html'}, {target / 'README.md'}"
     )
     return 0
+
+
+def store_look(results: StudyResults, look: Look | None) -> None:
+    """Records a new look in the run folder (``looks/NNNN.json``, never overwritten) before the report."""
+    if look is not None and results.folder is not None:
+        write_new_record(numbered_path(results.folder / LOOKS_DIR, look.number), look)
 
 
 def read_findings(target: Path) -> str:

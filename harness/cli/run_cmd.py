@@ -44,8 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="REPORT_DIR",
         help="start runs/<study>/ from a committed report's inputs when the run folder is gone: its "
-        "trials are kept (same numbers, no models) and only what the report lacks runs, e.g. seeds added "
-        "to EXPERIMENT since; refused if the experiment would train a kept trial differently",
+        "trials, declarations and looks are kept (same numbers, no models) and only what the report "
+        "lacks runs, e.g. seeds added to EXPERIMENT since; refused if the experiment would train a kept "
+        "trial differently",
     )
     parser.set_defaults(func=run)
 
@@ -211,9 +212,14 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
 
 
 def write_report(study_dir: Path, out_dir: Path) -> Path:
-    """Renders the study's report into ``out_dir`` (as ``gist-harness report`` does)."""
-    from harness.cli.report_cmd import read_findings, write_files
+    """Renders the study's report into ``out_dir`` (as ``gist-harness report`` does): a look at its data."""
+    from datetime import datetime, timezone
+
+    from harness.cli.report_cmd import read_findings, store_look, write_files
     from harness.report import build_report, load_study_dir, render_files
 
-    write_files(out_dir, render_files(build_report(load_study_dir(study_dir), read_findings(out_dir))))
+    results = load_study_dir(study_dir)
+    report = build_report(results, read_findings(out_dir), look_time=datetime.now(timezone.utc))
+    store_look(results, report.new_look)
+    write_files(out_dir, render_files(report))
     return out_dir

@@ -130,14 +130,27 @@ def check_experiment(experiment: Experiment) -> list[Error]:
         _check_suites,
         _check_cotraining,
         _check_objective_negatives,
+        _check_labels,
+        _check_gist_blocks,
         _check_report,
     ]
     return [error for check in checks for error in check(experiment, found)]
 
 
 def _name(kind: str, value: Any, loc: tuple, *, also: str | None = None) -> Iterator[Error]:
-    """An error when ``value`` is a string that is not registered as ``kind`` (nor as ``also``)."""
+    """An error when ``value`` is a string that is not registered as ``kind`` (nor as ``also``).
+
+    Where a model is named, a hub id (``hub:org/name@revision``) is accepted too; a malformed one
+    gets its own one-line error.
+    """
     if not isinstance(value, str) or value in registry(kind) or (also and value in registry(also)):
+        return
+    if "model" in (kind, also) and value.startswith("hub:"):
+        from harness.models.hub import hub_ref_error
+
+        error = hub_ref_error(value)
+        if error:
+            yield loc, error
         return
     yield loc, registry(kind).unknown_message(value)
 
@@ -399,6 +412,77 @@ def _why_no_negatives(data: DataConfig | None, policy: Any) -> str | None:
         return None
     where = f"mixture {data.mixture!r}" if data.mixture is not None else "the sources"
     return f"{where} has pairs only (valid: a source with a negative column, e.g. snli-triplets)"
+
+
+def _check_labels(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    """A strategy that reads labels (``oracle``, ``oracle_at_rate``...) on a source without a label column.
+
+    Per-source batching gives each source batches of its own, and a mixed batch gives unlabelled rows
+    no label: either way the strategy would act on some rows and not others, so it is refused here.
+    """
+    reported: set[tuple] = set()
+    for user in _users(found, "strategy"):
+        if user.loc in reported or not _reads_labels(user.config):
+            continue
+        unlabelled = _unlabelled_sources(experiment.data)
+        if unlabelled:
+            reported.add(user.loc)
+            datasets = registry("dataset")
+            labelled = ", ".join(n for n, s in datasets.items() if "label" in s.columns)
+            message = (
+                f"strategy {user.config.strategy!r} needs labels, but source {', '.join(unlabelled)} "
+                f"has no label column (valid: labelled sources {labelled})"
+            )
+            yield (*user.loc, "strategy"), message
+
+
+def _check_gist_blocks(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    """``gist`` restricted to a block (``strategy_params.blocks``) the trial's loss does not have."""
+    reported: set[tuple] = set()
+    for user in _users(found, "strategy_params"):
+        config = user.config
+        block = dict(config.strategy_params).get("blocks", "all")
+        if config.strategy != "gist" or block == "all" or user.loc in reported:
+            continue
+        why = None
+        if block == "aa" and not config.contrast_anchors:
+            why = "contrast_anchors = false removes the aa block"
+        elif block == "pp" and not config.contrast_positives:
+            why = "contrast_positives = false removes the pp block"
+        elif block == "an":
+            why = _why_no_negatives(experiment.data, config.negatives)
+        if why:
+            reported.add(user.loc)
+            yield (*user.loc, "strategy_params"), f"gist with blocks = {block!r} would drop nothing: {why}"
+
+
+def _reads_labels(config: TrainConfig) -> bool:
+    """Whether the trial's strategy reads labels (False where its name or parameters are refused)."""
+    from harness.masking import needs
+
+    strategies = registry("strategy")
+    known = strategies.get(config.strategy).params if config.strategy in strategies else {}
+    params = dict(config.strategy_params)
+    for key in ("margin", "margin_strategy"):
+        if getattr(config, key) is not None and key in known:
+            params.setdefault(key, getattr(config, key))
+    try:
+        return needs(config.strategy, params)[1]
+    except Exception:  # an unknown name or a bad parameter: reported by _check_trials
+        return False
+
+
+def _unlabelled_sources(data: DataConfig | None) -> list[str]:
+    """The registered training sources of ``data`` without a label column (``file:`` ones are only
+    known once read: the loss refuses a batch without labels then)."""
+    if data is None:
+        return []
+    datasets, mixtures = registry("dataset"), registry("mixture")
+    names = [ref.source for ref in data.source_refs]
+    if data.mixture is not None:
+        spec = mixtures.get(data.mixture) if data.mixture in mixtures else None
+        names = [c.source for c in spec.components] if spec is not None else [data.mixture]
+    return [n for n in dict.fromkeys(names) if n in datasets and "label" not in datasets.get(n).columns]
 
 
 def _check_report(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:

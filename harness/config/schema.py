@@ -113,6 +113,10 @@ class StudyConfig(_Frozen):
     """How many times a trial whose worker died is run again."""
     save_model: bool = False
     """Also save each trained model under ``runs/<study>/<trial>/model/``."""
+    tensorboard: bool = False
+    """Write each trial's training curves (loss, learning rate, the loss's diagnostics) as TensorBoard
+    event files, one run per trial: ``runs/<name>/tensorboard/<trial>-<arm>-seed<seed>/`` (needs
+    ``pip install gist-harness[tensorboard]``; watch with ``tensorboard --logdir runs/<name>/tensorboard``)."""
     report: bool = True
     """Write the report when ``gist-harness run`` finishes (``runs/<name>/report/``; ``--publish``:
     ``reports/<name>/``)."""

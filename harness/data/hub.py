@@ -1,14 +1,21 @@
-"""Hugging Face Hub sources for online users (never loaded in tests or offline runs).
+"""Hugging Face Hub sources: a dataset id, config, split and revision, read by ``datasets``.
 
-A hub source names a dataset id, config, split and revision, and maps the hub columns onto
-``anchor``/``positive``/``negative``/``label``. MEDI-style columns hold ``[instruction, text]``
-lists; the text (last item) is used unless ``with_instruction`` joins both.
+A hub source maps the hub columns onto ``anchor``/``positive``/``negative``/``label``. MEDI-style
+columns hold ``[instruction, text]`` lists; the text (last item) is used unless ``with_instruction``
+joins both.
+
+Online, ``datasets.load_dataset(id, config, split=..., revision=...)`` downloads (or reuses) the
+data. Offline (``HF_HUB_OFFLINE=1``), ``datasets`` itself only finds a dataset it has prepared
+before (its own cache, ``HF_DATASETS_CACHE``, revision not checked); when it finds none, the
+dataset repo's snapshot in the Hub cache (``HF_HUB_CACHE``, as ``hf download --repo-type dataset``
+leaves it, revision resolved through ``refs/``) is read as a local folder by ``datasets`` instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -85,11 +92,30 @@ def load_hub_examples(
         from datasets import load_dataset
 
         loader = load_dataset
-    dataset = loader(
-        spec.dataset_id, spec.config, split=split or spec.split, revision=revision or spec.revision
-    )
+    split, revision = split or spec.split, revision or spec.revision
+    try:
+        dataset = loader(spec.dataset_id, spec.config, split=split, revision=revision)
+    except ConnectionError:  # offline and not prepared by ``datasets`` before: the Hub cache's copy
+        snapshot = cached_snapshot(spec.dataset_id, revision)
+        dataset = loader(str(snapshot), spec.config, split=split, revision=None)
     check_columns(list(dataset.column_names), spec.columns, spec.dataset_id)
     return [map_row(row, spec.columns, with_instruction=with_instruction) for row in dataset]
+
+
+def cached_snapshot(dataset_id: str, revision: str | None) -> Path:
+    """The folder of a dataset repo's snapshot in the local Hub cache (``UserError`` when absent)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(
+            snapshot_download(dataset_id, repo_type="dataset", revision=revision, local_files_only=True)
+        )
+    except LocalEntryNotFoundError:
+        raise UserError(
+            f"hub dataset {dataset_id}@{revision or 'main'}: offline, and neither the datasets cache nor "
+            "the Hub cache holds it (download it online once, or `hf download --repo-type dataset`)"
+        ) from None
 
 
 def register_hub(name: str, spec: HubSpec, *, description: str, licence: str) -> SourceSpec:

@@ -192,6 +192,7 @@ def score_rows(
         same_label=same_label,
         generator=generator,
         identical=identical,
+        block=tuple(b.name for b, width in zip(blocks, widths, strict=True) for _ in range(width)),
     )
     drop = drop_mask(strategy, candidates, strategy_params) & ~positive  # (b, N), the positive protected
     logits = sims.masked_fill(drop | identical, -torch.inf) / temperature  # (b, N)

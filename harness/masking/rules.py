@@ -1,80 +1,16 @@
-"""Masking strategies: which in-batch candidates stop being negatives (GISTEmbed, arXiv 2402.16829).
+"""The masking rules: GIST, the literature's false-negative filters, and the first controls.
 
-A strategy is a pure tensor function registered by name. It reads the similarities of every anchor
-row to every in-batch candidate (all loss blocks side by side, see ``harness.loss``) and returns a
-bool mask of candidates to **drop** (True = not a negative). It never fills ``-inf`` and never
-protects the true positive or identical texts: the loss does both, once, for every strategy.
-
-Parameters are keyword-only with defaults and a valid range (``harness.params.ParamSpec``);
-``resolve_params`` checks user values and raises a one-line ``UserError`` naming the parameter and
-its range.
+Each rule is a pure function of ``Candidates`` (``harness.masking.strategy``) with keyword-only
+parameters, registered by name with its summary, reference and parameter ranges.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
 import torch
 from torch import Tensor
 
-from harness.params import ParamSpec, listed, resolve
-from harness.registry import Registry
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """Similarities of each loss row to every in-batch candidate, blocks concatenated.
-
-    Attributes:
-        student: student cosine similarities, detached, ``(B, N)``.
-        student_pos: student similarity of each anchor to its own positive, ``(B, 1)``.
-        positive: True at each row's true positive column, ``(B, N)``.
-        guide: guide similarities ``(B, N)``, or None when the loss runs without a guide.
-        guide_pos: guide similarity of each anchor to its own positive ``(B, 1)``, or None.
-        same_label: True where the candidate shares the anchor's label ``(B, N)``, or None
-            when the batch has no ``label`` column.
-        generator: the loss's seeded CPU generator, for strategies that draw random numbers.
-        identical: True where the candidate is the row's own anchor or positive text (the self
-            column of the anchor-anchor block, duplicates), ``(B, N)``, or None. The loss removes
-            these whatever the strategy says; they are not negatives, so rates exclude them.
-    """
-
-    student: Tensor
-    student_pos: Tensor
-    positive: Tensor
-    guide: Tensor | None = None
-    guide_pos: Tensor | None = None
-    same_label: Tensor | None = None
-    generator: torch.Generator | None = None
-    identical: Tensor | None = None
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """A registered masking strategy.
-
-    Attributes:
-        name: registry name used in experiments.
-        fn: ``fn(candidates, **params) -> (B, N) bool`` drop mask.
-        params: keyword parameters with defaults and ranges.
-        needs_guide: whether ``candidates.guide`` must be present.
-        needs_labels: whether ``candidates.same_label`` must be present.
-        summary: one line for ``gist-harness ls strategies``.
-        reference: where the rule comes from.
-    """
-
-    name: str
-    fn: Callable[..., Tensor]
-    params: Mapping[str, ParamSpec] = field(default_factory=dict)
-    needs_guide: bool = False
-    needs_labels: bool = False
-    summary: str = ""
-    reference: str = ""
-
-
-STRATEGIES: Registry[Strategy] = Registry("strategy")
+from harness.masking.strategy import STRATEGIES, Candidates, register
+from harness.params import ParamSpec
 
 
 def _no_drop(c: Candidates) -> Tensor:
@@ -86,18 +22,34 @@ def drop_none(c: Candidates) -> Tensor:
     return _no_drop(c)
 
 
-def drop_gist(c: Candidates, *, margin: float = 0.0, margin_strategy: str = "absolute") -> Tensor:
+def drop_gist(
+    c: Candidates, *, margin: float = 0.0, margin_strategy: str = "absolute", blocks: str = "all"
+) -> Tensor:
     """GISTEmbed: drop candidates the guide finds more similar than the positive (minus a margin).
 
     absolute: drop if ``g > g_pos - margin``; relative: drop if ``g > g_pos - |g_pos| * margin``
     (sentence-transformers 6 ``GISTEmbedLoss``; Solatorio 2024, arXiv 2402.16829, Sec. 3).
+    ``blocks`` applies the rule to one block only (``ap``, ``aa``, ``pp``, or ``an``: every
+    anchor-negative block) and keeps every candidate of the others: which block's drops matter.
     """
     assert c.guide is not None and c.guide_pos is not None, "strategy needs a guide"
     if margin_strategy == "absolute":
         threshold = c.guide_pos - margin  # (B, 1)
     else:
         threshold = c.guide_pos - c.guide_pos.abs() * margin  # (B, 1)
-    return c.guide > threshold  # (B, N)
+    drop = c.guide > threshold  # (B, N)
+    if blocks == "all":
+        return drop
+    return drop & in_block(c, blocks).unsqueeze(0)  # (B, N)
+
+
+def in_block(c: Candidates, name: str) -> Tensor:
+    """(N,) True at the columns of block ``name``; ``an`` is every anchor-negative block (an1, an2...)."""
+    assert c.block is not None, (
+        f"blocks={name!r} needs the candidates' block names (harness.loss scores them)"
+    )
+    hits = [b == name or (name == "an" and b.startswith("an")) for b in c.block]
+    return torch.tensor(hits, dtype=torch.bool, device=c.positive.device)  # (N,)
 
 
 def drop_gist_hard(c: Candidates, *, margin: float = 0.0) -> Tensor:
@@ -174,29 +126,31 @@ def drop_random(c: Candidates, *, rate: float = 0.1, match: str = "none") -> Ten
     return (draws < rate) & eligible
 
 
-def _register(name: str, fn: Callable[..., Tensor], summary: str, reference: str, **kwargs: Any) -> None:
-    STRATEGIES.register(name, Strategy(name, fn, summary=summary, reference=reference, **kwargs))
-
-
-_MARGIN = ParamSpec(0.0, -1.0, 2.0, help="similarity margin below the positive")
-_register("none", drop_none, "plain InfoNCE, keep every candidate", "van den Oord et al. 2018")
-_register(
+MARGIN = ParamSpec(0.0, -1.0, 2.0, help="similarity margin below the positive")
+MARGIN_STRATEGY = ParamSpec("absolute", choices=("absolute", "relative"))
+GIST_BLOCKS = ParamSpec(
+    "all",
+    choices=("all", "ap", "aa", "pp", "an"),
+    help="apply the rule to one block only (an: every anchor-negative block); all: every block",
+)
+register("none", drop_none, "plain InfoNCE, keep every candidate", "van den Oord et al. 2018")
+register(
     "gist",
     drop_gist,
-    "drop if guide sim > positive's guide sim - margin (absolute or relative)",
+    "drop if guide sim > positive's guide sim - margin (absolute or relative), in all blocks or one",
     "GISTEmbed, arXiv 2402.16829; sentence-transformers 6 GISTEmbedLoss",
-    params={"margin": _MARGIN, "margin_strategy": ParamSpec("absolute", choices=("absolute", "relative"))},
+    params={"margin": MARGIN, "margin_strategy": MARGIN_STRATEGY, "blocks": GIST_BLOCKS},
     needs_guide=True,
 )
-_register(
+register(
     "gist_hard",
     drop_gist_hard,
     "GIST filtering and drop the negatives the student already ranks below the positive",
     "GISTEmbed paper code, gist_negative_mode='hard'",
-    params={"margin": _MARGIN},
+    params={"margin": MARGIN},
     needs_guide=True,
 )
-_register(
+register(
     "threshold",
     drop_threshold,
     "drop if guide sim > a fixed cut",
@@ -204,7 +158,7 @@ _register(
     params={"max_guide_sim": ParamSpec(0.9, -1.0, 1.0)},
     needs_guide=True,
 )
-_register(
+register(
     "perc_pos",
     drop_perc_pos,
     "drop if guide sim > pct x positive's guide sim",
@@ -212,7 +166,7 @@ _register(
     params={"pct": ParamSpec(0.95, 0.0, 1.0)},
     needs_guide=True,
 )
-_register(
+register(
     "margin_pos",
     drop_margin_pos,
     "drop if guide sim > positive's guide sim - margin",
@@ -220,14 +174,14 @@ _register(
     params={"margin": ParamSpec(0.05, 0.0, 1.0)},
     needs_guide=True,
 )
-_register(
+register(
     "self_filter",
     drop_self_filter,
     "drop if the student's own sim > its positive sim + margin (no guide)",
     "Qwen3-Embedding, arXiv 2506.05176",
     params={"margin": ParamSpec(0.1, -1.0, 2.0)},
 )
-_register(
+register(
     "topk",
     drop_topk,
     "drop the k most guide-similar candidates per anchor",
@@ -235,14 +189,14 @@ _register(
     params={"k": ParamSpec(1, 0, 65536)},
     needs_guide=True,
 )
-_register(
+register(
     "oracle",
     drop_oracle,
     "drop candidates sharing the anchor's label (needs a label column)",
     "label oracle (upper bound on false-negative removal)",
     needs_labels=True,
 )
-_register(
+register(
     "random",
     drop_random,
     "drop a random subset at `rate`, or at the rate strategy `match` drops on the batch",
@@ -266,55 +220,3 @@ _register(
         ),
     },
 )
-
-
-DUPLICATES_NOTE = (
-    'Identical texts: by default (train.duplicates = "drop") the loss removes every candidate whose '
-    "text equals the row's anchor or positive (by text id) before any strategy runs; sentence-transformers' "
-    "GISTEmbedLoss has no such rule and keeps an exact duplicate of the positive as a negative at margin 0 "
-    "(its guide similarity equals the positive's, not above it). On duplicate-free batches the two agree "
-    'exactly; on batches with repeated sentences they differ. duplicates = "keep" removes only each '
-    "row's own anchor/positive column (the same text instance) and leaves duplicates to the strategy: "
-    "GISTEmbedLoss parity."
-)
-
-
-def resolve_params(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults overlaid with ``params``, checked against each parameter's range (``harness.params``).
-
-    Raises:
-        UserError: an unknown strategy or parameter, or a value outside its range.
-    """
-    return resolve(STRATEGIES, name, params)
-
-
-def needs(name: str, params: Mapping[str, Any] | None = None) -> tuple[bool, bool]:
-    """``(needs_guide, needs_labels)`` of a strategy with these parameters (``random`` inherits its match)."""
-    strategy = STRATEGIES.get(name)
-    resolved = resolve_params(name, params)
-    if name == "random" and resolved["match"] != "none":
-        return needs(resolved["match"])
-    return strategy.needs_guide, strategy.needs_labels
-
-
-def drop_mask(name: str, candidates: Candidates, params: Mapping[str, Any] | None = None) -> Tensor:
-    """Runs strategy ``name`` on ``candidates``: the ``(B, N)`` bool mask of candidates to drop."""
-    resolved = resolve_params(name, params)
-    return STRATEGIES.get(name).fn(candidates, **resolved)
-
-
-def listing() -> list[dict[str, Any]]:
-    """One row per registered strategy, for ``gist-harness ls strategies``."""
-    rows = []
-    for name, strategy in STRATEGIES.items():
-        rows.append(
-            {
-                "name": name,
-                "needs_guide": strategy.needs_guide,
-                "needs_labels": strategy.needs_labels,
-                "params": listed(strategy.params),
-                "summary": strategy.summary,
-                "reference": strategy.reference,
-            }
-        )
-    return rows

@@ -9,11 +9,14 @@ Sources a spec can name:
 * ``local``: a sentence-transformers folder on disk (any path given to ``load_model`` works too).
 * ``hub``: a Hugging Face Hub id with a pinned revision, for online users. Nothing here downloads
   unless the caller is online; with ``HF_HUB_OFFLINE=1`` only already-cached hub models load.
+  Any hub model can also be named directly, unregistered: ``hub:org/name[@revision]``
+  (``harness.models.hub``).
 * ``static``: a static-embedding student built offline from another spec (``harness.models.static``).
 
 Modules of the package (each imports only those above it in this list, never this ``__init__``):
 
 * ``zoo``: ``ModelSpec`` and the registry of named models (``MODELS``, ``get_spec``, ``listing``);
+* ``hub``: hub ids named directly (``hub:org/name@revision``), their resolved commit and loading;
 * ``folders``: where an offline model's folder is (package, assembled split archive, local folder)
   and the harness cache folder;
 * ``truncation``: ``truncate`` / ``max_seq_len_of``, static models included;
@@ -25,12 +28,12 @@ Modules of the package (each imports only those above it in this list, never thi
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import UserError
 from harness.models.folders import cache_dir, locate_part, looks_like_path, model_path
+from harness.models.hub import HubRef, is_hub_ref, load_hub_model, parse_hub_ref, resolve_revision
 from harness.models.identity import model_digest, model_fingerprint, weights_digest
 from harness.models.static import build_static_model
 from harness.models.truncation import max_seq_len_of, truncate
@@ -41,11 +44,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODELS",
+    "HubRef",
     "ModelSpec",
     "Source",
     "ZipPart",
     "cache_dir",
     "get_spec",
+    "is_hub_ref",
     "is_model_name",
     "listing",
     "load_model",
@@ -54,20 +59,28 @@ __all__ = [
     "model_digest",
     "model_fingerprint",
     "model_path",
+    "parse_hub_ref",
+    "resolve_revision",
     "truncate",
     "weights_digest",
 ]
 
 
 def load_model(name_or_path: str, device: str | None = None) -> SentenceTransformer:
-    """Loads a model by registry name, or from a sentence-transformers folder given as a path.
+    """Loads a model by registry name, hub id or from a sentence-transformers folder given as a path.
 
     Args:
-        name_or_path: a registered name (``gist-harness ls models``) or a folder path.
+        name_or_path: a registered name (``gist-harness ls models``), a hub id
+            (``hub:org/name`` or ``hub:org/name@revision``, loaded at its resolved commit) or a
+            folder path.
         device: torch device string; ``None`` lets sentence-transformers choose.
     """
     from sentence_transformers import SentenceTransformer
 
+    if is_hub_ref(name_or_path):
+        ref = parse_hub_ref(name_or_path)
+        commit = resolve_revision(ref.repo_id, ref.revision)
+        return load_hub_model(ref.repo_id, commit, device, label=name_or_path)
     if not is_model_name(name_or_path) and looks_like_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_dir():
@@ -82,15 +95,4 @@ def load_model(name_or_path: str, device: str | None = None) -> SentenceTransfor
 
 
 def _load_hub(spec: ModelSpec, device: str | None) -> SentenceTransformer:
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        return SentenceTransformer(spec.hub_id or "", revision=spec.revision, device=device)
-    except OSError as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in {"", "0", "false", "False"}
-        why = "HF_HUB_OFFLINE is set and it is not in the local Hub cache" if offline else str(exc)
-        raise UserError(
-            f"model {spec.name!r} ({spec.hub_id}@{spec.revision[:8] if spec.revision else '?'}) "
-            f"could not be loaded: {why}. Offline models: "
-            + ", ".join(n for n, s in MODELS.items() if s.offline)
-        ) from None
+    return load_hub_model(spec.hub_id or "", spec.revision, device, label=spec.name)

@@ -1,7 +1,7 @@
 """The three identities of a model, each for a different question.
 
 * ``model_fingerprint(name_or_path)``: which weights a *name* (or folder) loads, known before loading
-  (registry revision, archive digest or a digest of the folder's files). Keys the cache of a
+  (registry revision, a hub id's resolved commit, archive digest or a digest of the folder's files). Keys the cache of a
   named neural guide and the folder of a built static student.
 * ``weights_digest(model)``: which weights a model *in memory* holds now (its parameters and
   buffers). Tells co-training's successive snapshots apart.
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.models.folders import looks_like_path, model_path
+from harness.models.hub import is_hub_ref, parse_hub_ref, resolve_revision
 from harness.models.truncation import max_seq_len_of
 from harness.models.zoo import get_spec, is_model_name
 
@@ -28,8 +29,13 @@ def model_fingerprint(name_or_path: str) -> str:
     """The identity of a named model's (or folder's) weights, known before loading them.
 
     A registry entry's pinned revision or archive digest, else a digest of the folder's files: it
-    changes whenever the weights would change. The neural guides' cache key starts from it.
+    changes whenever the weights would change. The neural guides' cache key starts from it. A hub
+    id (``hub:org/name[@revision]``) gives ``hub:org/name@<commit>``, its revision resolved to the
+    commit it points at now (the form of a registered hub spec's, whose strings never change).
     """
+    if is_hub_ref(name_or_path):
+        ref = parse_hub_ref(name_or_path)
+        return f"hub:{ref.repo_id}@{resolve_revision(ref.repo_id, ref.revision)}"
     if not is_model_name(name_or_path) and looks_like_path(name_or_path):
         return "local:" + _folder_digest(str(Path(name_or_path).resolve()))
     spec = get_spec(name_or_path)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import pandas as pd
 
@@ -16,12 +17,13 @@ from harness.report.contrast_tables import (
 from harness.report.contrasts import ContrastResults, contrast_results
 from harness.report.inputs import Recovered, input_files
 from harness.report.load import ScoreIndex, results_frame, score_index
+from harness.report.looks import looks_table, new_look, takes_a_look, with_looks
 from harness.report.plots import Figure, all_figures
 from harness.report.provenance import Reproducibility, reproducibility, status_line, trials_table
 from harness.report.quality import guide_table
 from harness.report.settings import gain_arms, report_section, report_settings
 from harness.report.tables import IN_DOMAIN_MARK, Cell, Table, arm_table, category_table, task_table
-from harness.results import StudyResults
+from harness.results import Look, StudyResults
 
 METHOD_NOTES = [
     "Scores are MTEB main scores ×100 (mean over a task's splits and subsets).",
@@ -64,6 +66,10 @@ class Report:
     """The input files written beside the report (``inputs/``), so it rebuilds from the repository."""
     by_source: Table | None = None
     """Guide quality by training source and block (runs that recorded ``by_source``), else None."""
+    looks: Table | None = None
+    """The declarations and looks of the study (:mod:`harness.report.looks`); None without records."""
+    new_look: Look | None = None
+    """The look this rendering takes (for the caller to store in the run folder), else None."""
 
 
 FINDINGS_FILE = "FINDINGS.md"
@@ -107,7 +113,12 @@ def _title(results: StudyResults, index: ScoreIndex) -> str:
 
 
 def build_report(
-    results: StudyResults, findings: str = "", report_toml: str = "", recovered: Recovered | None = None
+    results: StudyResults,
+    findings: str = "",
+    report_toml: str = "",
+    recovered: Recovered | None = None,
+    *,
+    look_time: datetime | None = None,
 ) -> Report:
     """Computes every table and figure of the report of ``results``; ``findings`` is a person's text.
 
@@ -115,13 +126,18 @@ def build_report(
     when the experiment file declares none).
     ``recovered``: tables and figures an older report kept only as rendered output (see
     :mod:`harness.report.inputs`), used where the stored results cannot recompute them.
+    ``look_time``: this rendering is a look at the run folder's data, taken now (see
+    :mod:`harness.report.looks`); the report then includes it and returns it as ``new_look``. None:
+    re-rendering from stored inputs, not a look.
     """
     index = score_index(results)
     baseline = results.manifest.baseline_arm
     notes = list(METHOD_NOTES)
     tasks = task_table(results, index)
     tasks.notes = _in_domain_note(index)
-    contrasts = _contrasts(results, index, report_toml)
+    contrasts, look = _contrasts(results, index, report_toml, look_time)
+    if look is not None:
+        results = replace(results, looks=[*results.looks, look])
     per_task = per_task_contrast_table(contrasts, index)
     per_task.notes += _in_domain_note(index)
     return Report(
@@ -145,12 +161,14 @@ def build_report(
         findings=findings.strip(),
         inputs_note=recovered.note if recovered else "",
         inputs={**input_files(results), **(recovered.files() if recovered else {})},
+        looks=looks_table(results, contrasts.settings),
+        new_look=look,
     )
 
 
 def headline(results: StudyResults, report_toml: str = "") -> list[str]:
     """The report's sentences on its primary contrasts (mean over categories), without the rest of it."""
-    contrasts = _contrasts(results, score_index(results), report_toml)
+    contrasts, _ = _contrasts(results, score_index(results), report_toml, None)
     return headline_sentences(contrasts) or _no_contrasts(contrasts)
 
 
@@ -188,7 +206,10 @@ def _with_recovered(figures: list[Figure], recovered: Recovered | None) -> list[
     return figures + kept
 
 
-def _contrasts(results: StudyResults, index: ScoreIndex, report_toml: str) -> ContrastResults:
+def _contrasts(
+    results: StudyResults, index: ScoreIndex, report_toml: str, look_time: datetime | None
+) -> tuple[ContrastResults, Look | None]:
+    """The report's contrasts at the alpha left for this look, and the look rendering them takes (or None)."""
     own = report_section(results.manifest.experiment_toml)  # declared before the study ran: it wins
     section = own or report_section(report_toml)
     origin = (
@@ -197,7 +218,10 @@ def _contrasts(results: StudyResults, index: ScoreIndex, report_toml: str) -> Co
         else "declared beside the report (inputs/report.toml) after the study ran"
     )
     settings = report_settings(section, index.arms, results.manifest.baseline_arm, origin=origin)
-    return contrast_results(with_gain_arms(index, gain_arms(settings.contrasts)), settings)
+    looking = look_time is not None and takes_a_look(results, settings)
+    settings = with_looks(settings, results, len(results.looks) + looking)
+    contrasts = contrast_results(with_gain_arms(index, gain_arms(settings.contrasts)), settings)
+    return contrasts, new_look(results, contrasts, look_time) if looking and look_time else None
 
 
 def with_gain_arms(index: ScoreIndex, gains: dict[str, tuple[str, str]]) -> ScoreIndex:

@@ -42,12 +42,21 @@ def _family_note(results: ContrastResults) -> str:
     )
     if secondary:
         text += f"; the {len(secondary)} secondary contrasts form a second family"
+    if s.declared_alpha is not None and s.declared_alpha != s.alpha:
+        return text + (
+            f". Verdicts at alpha = {s.alpha:.3g}: what the {s.alpha_spending!r} spending rule leaves of the "
+            f"declared {s.declared_alpha:g} for this look (see Looks)."
+        )
     return text + f". Verdicts at alpha = {s.alpha:g}."
 
 
-def _seed_row(row: AggregateContrast, alpha: float) -> list[Cell]:
+AFTER_DATA_MARK = " (declared after data)"
+
+
+def _seed_row(row: AggregateContrast, alpha: float, late: frozenset) -> list[Cell]:
     d = row.delta
     label = contrast_label(row.contrast) + (" (primary)" if row.primary else "")
+    label += AFTER_DATA_MARK if row.contrast in late else ""
     return [
         Cell(label, numeric=False),
         Cell(row.aggregate.label, numeric=False),
@@ -69,7 +78,7 @@ def contrast_table(results: ContrastResults) -> Table:
     alpha = results.settings.alpha
     columns = ["Contrast", "Aggregate", "Seeds", "arm", "reference", "Δ", "95% CI of Δ (seeds)", "d_z",
                "p", "p (Holm)", "Verdict", "MDE (80%)"]  # fmt: skip
-    rows = [_seed_row(r, alpha) for r in results.rows]
+    rows = [_seed_row(r, alpha, results.settings.after_data) for r in results.rows]
     notes = [
         _family_note(results),
         "Headline: the mean over categories (MTEB's aggregate: each category weighs the same, however many "
@@ -157,8 +166,9 @@ def headline_sentences(results: ContrastResults) -> list[str]:
             if d.n >= 2
             else verdict(r, results.settings.alpha)
         )
+        late = AFTER_DATA_MARK if r.contrast in results.settings.after_data else ""
         out.append(
-            f"{contrast_label(r.contrast)} on the mean over categories: {_pts(d.mean)} points over "
+            f"{contrast_label(r.contrast)}{late} on the mean over categories: {_pts(d.mean)} points over "
             f"{d.n} seed{'s' * (d.n != 1)}{ci} ({test})."
         )
     return out

@@ -8,6 +8,8 @@ Layout (written by ``gist-harness report`` next to the rendered files)::
         inputs/trials.jsonl     one line per trial: {"trial": TrialRecord, "run": RunRecord | null}
         inputs/report.toml      optional: a [report] section declared beside the report
         inputs/recovered.json   optional: what an older report kept only as rendered text (see below)
+        inputs/declarations/0001.json   Declaration: what the study declared, one file per declaration
+        inputs/looks/0001.json          Look: each look at the data (see harness.report.looks)
         inputs/figures/*.png    optional: figures an older report kept only as images
 
 Scores are read back from ``results.csv`` (floats written with Python's shortest round-trip repr, so
@@ -27,7 +29,11 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.results import (
+    DECLARATIONS_DIR,
+    LOOKS_DIR,
     UNTRAINED_DIR,
+    Declaration,
+    Look,
     RunRecord,
     ScoreRow,
     ScoreTable,
@@ -35,6 +41,8 @@ from harness.results import (
     StudyResults,
     TrialRecord,
     TrialResult,
+    numbered_path,
+    read_numbered,
     read_record,
 )
 
@@ -83,7 +91,8 @@ def is_report_dir(path: str | Path) -> bool:
 
 
 def input_files(results: StudyResults) -> dict[str, bytes]:
-    """``inputs/manifest.json`` and ``inputs/trials.jsonl`` of ``results`` (results.csv is rendered apart)."""
+    """``inputs/manifest.json``, ``inputs/trials.jsonl``, and the declarations and looks of ``results``
+    (results.csv is rendered apart)."""
     lines = []
     for r in results.trials:
         record = {
@@ -91,10 +100,15 @@ def input_files(results: StudyResults) -> dict[str, bytes]:
             "run": json.loads(r.run.model_dump_json()) if r.run else None,
         }
         lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True))
-    return {
+    files = {
         f"{INPUTS_DIR}/manifest.json": (results.manifest.model_dump_json(indent=2) + "\n").encode("utf-8"),
         f"{INPUTS_DIR}/trials.jsonl": ("\n".join(lines) + "\n" if lines else "").encode("utf-8"),
     }
+    for sub, records in ((DECLARATIONS_DIR, results.declarations), (LOOKS_DIR, results.looks)):
+        for record in records:
+            path = numbered_path(Path(INPUTS_DIR, sub), record.number).as_posix()
+            files[path] = (record.model_dump_json(indent=2) + "\n").encode("utf-8")
+    return files
 
 
 def _score_tables(text: str) -> tuple[dict[int, ScoreTable], ScoreTable | None]:
@@ -146,7 +160,14 @@ def load_report_dir(path: str | Path) -> ReportInputs:
     trials.sort(key=lambda t: t.trial.number)
     report_toml = folder / "report.toml"
     return ReportInputs(
-        results=StudyResults(manifest=manifest, trials=trials, untrained=untrained, folder=path),
+        results=StudyResults(
+            manifest=manifest,
+            trials=trials,
+            untrained=untrained,
+            folder=path,
+            declarations=read_numbered(folder / DECLARATIONS_DIR, Declaration),
+            looks=read_numbered(folder / LOOKS_DIR, Look),
+        ),
         report_toml=report_toml.read_text(encoding="utf-8") if report_toml.exists() else "",
         recovered=_recovered(folder),
     )

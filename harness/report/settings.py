@@ -24,6 +24,8 @@ __all__ = [
     "Gain",
     "ReportConfig",
     "ReportSettings",
+    "arms_of",
+    "contrast_of",
     "gain_arms",
     "report_section",
     "report_settings",
@@ -52,6 +54,12 @@ class ReportSettings:
     problems: list[str] = field(default_factory=list)
     resamples: int = BOOTSTRAP_RESAMPLES
     seed: int = BOOTSTRAP_SEED
+    alpha_spending: str = "split"
+    """How the declared alpha is spent over looks (:mod:`harness.report.looks`)."""
+    declared_alpha: float | None = None
+    """The declared alpha when ``alpha`` is what is left of it for this look (None: no looks)."""
+    after_data: frozenset[Contrast] = frozenset()
+    """Contrasts first declared after trials had run (marked "declared after data")."""
 
 
 def report_section(toml_text: str) -> ReportConfig | None:
@@ -64,11 +72,19 @@ def report_section(toml_text: str) -> ReportConfig | None:
         return None
 
 
-def _contrast(arms: tuple[str, ...]) -> Contrast:
+def contrast_of(arms: tuple[str, ...]) -> Contrast:
     """A pair as it is; a four-arm interaction ``[a, b, c, d]`` as the pair of gains ``(a − b, c − d)``."""
     if len(arms) == 4:
         return Contrast(Gain(arms[0], arms[1]), Gain(arms[2], arms[3]))
     return Contrast(arms[0], arms[1])
+
+
+def arms_of(contrast: Contrast) -> list[str]:
+    """The inverse of :func:`contrast_of`: ``[arm, reference]``, or an interaction's ``[a, b, c, d]``."""
+    out: list[str] = []
+    for side in contrast:
+        out += [side.arm, side.reference] if isinstance(side, Gain) else [str(side)]
+    return out
 
 
 def gain_arms(contrasts: list[Contrast]) -> dict[str, tuple[str, str]]:
@@ -80,13 +96,14 @@ def report_settings(
     section: ReportConfig | None, arms: list[str], baseline: str, *, origin: str = ""
 ) -> ReportSettings:
     """Resolves the contrasts of a report from a ``[report]`` section (None: each arm vs ``baseline``)."""
-    alpha = DEFAULT_ALPHA
+    alpha, spending = DEFAULT_ALPHA, "split"
     declared: list[Contrast] = []
     primary: list[Contrast] = []
     if section is not None:
-        declared = [_contrast(p) for p in (section.contrasts or []) + (section.interactions or [])]
-        primary = [_contrast(p) for p in section.primary or []]
+        declared = [contrast_of(p) for p in (section.contrasts or []) + (section.interactions or [])]
+        primary = [contrast_of(p) for p in section.primary or []]
         alpha = section.alpha if 0 < section.alpha < 1 else DEFAULT_ALPHA
+        spending = section.alpha_spending
     if not declared:
         declared = [Contrast(arm, baseline) for arm in arms if arm != baseline] if baseline in arms else []
         origin = "not declared: every arm against the baseline" if declared else "none (no baseline arm)"
@@ -100,4 +117,5 @@ def report_settings(
     ]
     primary = [c for c in primary if c in usable] or usable
     ordered = primary + [c for c in usable if c not in primary]
-    return ReportSettings(ordered, primary, alpha, origin or "declared in the experiment file", problems)
+    origin = origin or "declared in the experiment file"
+    return ReportSettings(ordered, primary, alpha, origin, problems, alpha_spending=spending)

@@ -7,6 +7,7 @@ once Optuna has recorded the end, so a ``trial.json`` that says COMPLETE always 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
@@ -19,20 +20,26 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.config import TrainConfig
+from harness.config import Experiment, TrainConfig
+from harness.report.settings import arms_of, report_settings
 from harness.results import (
+    DECLARATIONS_DIR,
     UNTRAINED_DIR,
     CodeProvenance,
+    Declaration,
     HistoryTrial,
     StudyManifest,
     TrialRecord,
+    numbered_path,
+    read_numbered,
     read_record,
     save_trial,
     score_table,
     trial_dirname,
+    write_new_record,
     write_record,
 )
-from harness.study.trial import TrialOutcome
+from harness.study.trial import TrialOutcome, trained_arms
 
 SPARE = "spare"
 """User attribute of a trial that found no arm left to run (another worker took it); not recorded."""
@@ -148,6 +155,62 @@ class RunFolder:
             sessions.append(self._session)
         manifest = base.model_copy(update={"history": history, "sessions": sessions})
         write_record(path, manifest)
+
+    def declare(self, experiment: Experiment, experiment_toml: str) -> Declaration | None:
+        """Writes ``declarations/NNNN.json`` when nothing is declared yet or the declaration changed.
+
+        A plain resume of an unchanged experiment writes nothing. Returns the new declaration, or None.
+        """
+        folder = self.path / DECLARATIONS_DIR
+        previous = read_numbered(folder, Declaration)
+        last = previous[-1] if previous else None
+        declaration = declaration_of(experiment, experiment_toml, last)
+        if last is not None and not declaration.changed:
+            return None
+        try:
+            write_new_record(numbered_path(folder, declaration.number), declaration)
+        except FileExistsError:  # another process declared this number first: never overwrite it
+            return None
+        return declaration
+
+
+DECLARED_FIELDS = ("seeds", "arms", "contrasts", "primary", "alpha", "alpha_spending")
+"""The fields whose change makes a new declaration (the experiment's hash alone does not)."""
+
+
+def declaration_of(experiment: Experiment, experiment_toml: str, last: Declaration | None) -> Declaration:
+    """What ``experiment`` declares now, numbered after ``last`` and saying what changed since it.
+
+    Contrasts resolve as the report resolves them (``[report]``, else every arm against the baseline).
+    """
+    section = experiment.report
+    baseline = experiment.ablation.baseline or ""
+    trained = trained_arms(experiment)  # baseline first, as the report orders them
+    arms = [a for a in trained if a == baseline] + [a for a in trained if a != baseline]
+    settings = report_settings(section, arms, baseline)
+    fields: dict[str, Any] = {
+        "seeds": list(experiment.ablation.seeds),
+        "arms": arms,
+        "contrasts": [arms_of(c) for c in settings.contrasts],
+        "primary": [arms_of(c) for c in settings.primary],
+        "alpha": settings.alpha,
+        "alpha_spending": section.alpha_spending if section is not None else "split",
+    }
+    changed = []
+    if last is not None:
+        changed = [
+            f"{k}: {getattr(last, k)} -> {fields[k]}"
+            for k in DECLARED_FIELDS
+            if getattr(last, k) != fields[k]
+        ]
+    return Declaration(
+        number=(last.number if last else 0) + 1,
+        declared=datetime.now(timezone.utc),
+        experiment_sha256=hashlib.sha256(experiment_toml.encode("utf-8")).hexdigest(),
+        experiment_toml=experiment_toml,
+        changed=changed,
+        **fields,
+    )
 
 
 def trial_record(study_name: str, frozen: FrozenTrial) -> TrialRecord:

@@ -3,11 +3,13 @@
 Built once per worker process. The training mixture is built and checked for leakage once; a
 neural guide is built (and its embedding cache filled) once per (guide, max_seq_len) and shared by
 every trial of the process (``harness.guides.GuideFactory`` decides every trial's guide); each trial
-loads a fresh student. Training in rounds and co-training are ``harness.study.rounds``.
+loads a fresh student. Training in rounds and co-training are ``harness.study.rounds``. A study
+with ``[study] tensorboard`` hands ``fit`` a folder per trial for the Trainer's TensorBoard logger.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from harness.config import Experiment, SuiteRef, TrainConfig
@@ -142,8 +144,16 @@ class RealPipeline:
         """The guide ``student`` trains with and the seconds spent building it (``GuideFactory.for_trial``)."""
         return self.guides.for_trial(config, student, partner)
 
-    def fit(self, config: TrainConfig, report: Report) -> tuple[Any, RunRecord]:
-        """Trains a fresh student under ``config`` (in rounds when ``config.rounds > 1``)."""
+    def fit(
+        self, config: TrainConfig, report: Report, *, logging_dir: Path | None = None
+    ) -> tuple[Any, RunRecord]:
+        """Trains a fresh student under ``config`` (in rounds when ``config.rounds > 1``).
+
+        Args:
+            config: the trial's configuration.
+            report: the trial's report-and-maybe-prune.
+            logging_dir: the trial's TensorBoard folder (one run; rounds are sub-runs of it), or None.
+        """
         student = self.load_student()
         objective = self.experiment.objective
 
@@ -160,10 +170,17 @@ class RealPipeline:
                 train_run=self._train_run,
                 eval_fn=eval_fn,
                 report=report,
+                logging_dir=logging_dir,
             )
         guide, guide_seconds = self.guide(config, student)
         model, run = self._train_run(
-            config, student, guide, eval_fn=eval_fn, report=report, drop_log=self.drop_log
+            config,
+            student,
+            guide,
+            eval_fn=eval_fn,
+            report=report,
+            drop_log=self.drop_log,
+            logging_dir=logging_dir,
         )
         return model, run.model_copy(update={"guide_cache_seconds": guide_seconds})
 
@@ -176,6 +193,7 @@ class RealPipeline:
         eval_fn: Any = None,
         report: Report | None = None,
         drop_log: Any = None,
+        logging_dir: Path | None = None,
     ) -> tuple[Any, RunRecord]:
         """One ``train()`` run of ``student`` over the trial's data."""
         from harness.train import train
@@ -189,6 +207,7 @@ class RealPipeline:
             report=report,
             progress=self.progress,
             drop_log=drop_log,
+            logging_dir=logging_dir,
         )
 
     def score(self, model: Any, suite: SuiteRef, *, progress: bool | None = None) -> Any:

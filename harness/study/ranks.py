@@ -98,7 +98,8 @@ class RankZeroPipeline:
     def in_domain_tasks(self, tasks: list[str]) -> None:
         self.pipeline.in_domain_tasks = tasks
 
-    def fit(self, config: TrainConfig, report: Any) -> tuple[Any, RunRecord]:
+    def fit(self, config: TrainConfig, report: Any, **kwargs: Any) -> tuple[Any, RunRecord]:
+        """Broadcasts ``config``, then fits; ``kwargs`` (a TensorBoard ``logging_dir``) stay on rank 0."""
         _broadcast((FIT, config.model_dump(mode="json")))
 
         def report_to_all(value: float, step: int) -> None:
@@ -109,7 +110,7 @@ class RankZeroPipeline:
                 raise
             _broadcast((PRUNE, False))
 
-        return self.pipeline.fit(config, report_to_all)
+        return self.pipeline.fit(config, report_to_all, **kwargs)
 
 
 def follow(pipeline: Any) -> int:

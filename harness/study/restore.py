@@ -13,7 +13,9 @@ report lacks, e.g. the seeds added to the experiment since, and numbers the new 
 The old trials are only carried over when the experiment would train them exactly as recorded (the
 same resolved training configuration for their arm and seed, the same objective and final suite, the
 same data files); anything else is a one-line error and nothing is written. Trained models are not
-part of a report: restored trials have no ``model/`` folder.
+part of a report: restored trials have no ``model/`` folder. The report's declarations and looks
+(:mod:`harness.report.looks`) come back too, so seeds added since are a new declaration and the next
+report a new look.
 """
 
 from __future__ import annotations
@@ -30,7 +32,18 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.config import Experiment
 from harness.errors import UserError
 from harness.report.inputs import is_report_dir, load_report_dir
-from harness.results import UNTRAINED_DIR, ScoreTable, StudyResults, TrialRecord, save_trial, write_record
+from harness.results import (
+    DECLARATIONS_DIR,
+    LOOKS_DIR,
+    UNTRAINED_DIR,
+    ScoreTable,
+    StudyResults,
+    TrialRecord,
+    numbered_path,
+    save_trial,
+    write_new_record,
+    write_record,
+)
 from harness.study.runner import study_identity
 from harness.study.storage import make_storage, resolve_url
 from harness.study.trial import param_distributions, trained_arms
@@ -256,7 +269,8 @@ def _naive_local(moment: datetime | None) -> datetime | None:
 
 
 def _write_files(experiment: Experiment, results: StudyResults, folder: Path) -> None:
-    """manifest.json, each trial's trial.json / run.json / scores.json and the untrained scores."""
+    """manifest.json, each trial's trial.json / run.json / scores.json, the untrained scores, and the
+    declarations and looks (a later change of seeds or contrasts is then a new declaration)."""
     label = (experiment.final or experiment.objective).label
     for t in results.trials:
         scores = ScoreTable(suite=label, rows=t.scores.rows) if t.scores is not None else None
@@ -265,4 +279,7 @@ def _write_files(experiment: Experiment, results: StudyResults, folder: Path) ->
         write_record(
             folder / UNTRAINED_DIR / "scores.json", ScoreTable(suite=label, rows=results.untrained.rows)
         )
+    for sub, records in ((DECLARATIONS_DIR, results.declarations), (LOOKS_DIR, results.looks)):
+        for record in records:  # the report's declarations and looks go on with the study
+            write_new_record(numbered_path(folder / sub, record.number), record)
     write_record(folder / "manifest.json", results.manifest)

@@ -6,13 +6,16 @@
 trains after the student in every round, guided by a frozen copy of the student.
 
 The record joins the student's rounds (steps continue); ``train_seconds`` counts the partner's
-training and the guide snapshots too (they are the cost of the method), scoring excluded.
+training and the guide snapshots too (they are the cost of the method), scoring excluded. With a
+TensorBoard folder, each round is a sub-run of the trial's run (``round0``, ``round1``, ...; the
+partner's ``partner-round0``, ...): every round's Trainer counts its steps from zero again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.config import Experiment, TrainConfig
@@ -23,7 +26,7 @@ from harness.study.trial import Report
 GuideFor = Callable[[TrainConfig, Any, Any], tuple[Any, float | None]]
 """``(config, model, other) -> (guide, seconds)``: the guide ``model`` trains with this round."""
 TrainRun = Callable[..., tuple[Any, RunRecord]]
-"""``(round_config, model, guide, eval_fn=None, report=None) -> (model, RunRecord)``."""
+"""``(round_config, model, guide, eval_fn=None, report=None[, logging_dir]) -> (model, RunRecord)``."""
 
 
 @dataclass
@@ -66,6 +69,7 @@ def fit_rounds(
     train_run: TrainRun,
     eval_fn: Callable[[Any], float],
     report: Report,
+    logging_dir: Path | None = None,
 ) -> tuple[Any, RunRecord]:
     """Trains ``student`` (and ``partner``, when not None) in ``config.rounds`` rounds.
 
@@ -78,6 +82,7 @@ def fit_rounds(
         eval_fn: scores a model on the objective.
         report: the trial's report-and-maybe-prune; hears of every round but the last, which the
             caller scores.
+        logging_dir: the trial's TensorBoard folder (each round a sub-run of it), or None.
 
     Returns:
         ``(student, RunRecord)``.
@@ -92,10 +97,14 @@ def fit_rounds(
 
         guide, seconds = guide_for(config, student, partner)
         totals.guide_seconds += seconds or 0.0
-        student, run = train_run(round_config, student, guide, eval_fn=eval_fn, report=round_report)
+        logs = _sub_run(logging_dir, f"round{r}")
+        student, run = train_run(round_config, student, guide, eval_fn=eval_fn, report=round_report, **logs)
         totals.add(run, offset)
         if partner is not None:
-            partner = _train_partner(config, round_config, partner, student, totals, guide_for, train_run)
+            logs = _sub_run(logging_dir, f"partner-round{r}")
+            partner = _train_partner(
+                config, round_config, partner, student, totals, guide_for, train_run, logs
+            )
         if r < config.rounds - 1:  # the last round is scored by the caller
             report(eval_fn(student), totals.steps)
     return student, totals.record(guided=config.guide not in (None, "none"))
@@ -109,6 +118,11 @@ def _per_round(config: TrainConfig) -> dict[str, Any]:
     return per_round
 
 
+def _sub_run(logging_dir: Path | None, name: str) -> dict[str, Path]:
+    """``train_run``'s TensorBoard argument for one round: a sub-run of the trial's (none without one)."""
+    return {} if logging_dir is None else {"logging_dir": Path(logging_dir) / name}
+
+
 def _train_partner(
     config: TrainConfig,
     round_config: TrainConfig,
@@ -117,11 +131,12 @@ def _train_partner(
     totals: _Totals,
     guide_for: GuideFor,
     train_run: TrainRun,
+    logs: dict[str, Path],
 ) -> Any:
     """One round of the partner, guided by a frozen copy of the student; counts its seconds."""
     guide, seconds = guide_for(config, partner, student)
     totals.guide_seconds += seconds or 0.0
-    partner, run = train_run(round_config, partner, guide)
+    partner, run = train_run(round_config, partner, guide, **logs)
     totals.train_seconds += run.train_seconds or 0.0
     return partner
 

@@ -51,7 +51,11 @@ class TrialFailedError(UserError):
 
 
 class Pipeline(Protocol):
-    """What the runner needs from the heavy layers (see ``harness.study.pipeline``)."""
+    """What the runner needs from the heavy layers (see ``harness.study.pipeline``).
+
+    ``fit`` also takes a ``logging_dir`` keyword (the trial's TensorBoard folder) in a study with
+    ``[study] tensorboard``; it is not passed otherwise.
+    """
 
     in_domain_tasks: list[str]
 
@@ -180,6 +184,7 @@ def run_study(
             going on (rank 0 of a multi-process run: the other ranks may be stuck mid-trial).
     """
     settings = experiment.study
+    check_tensorboard(experiment)
     # The data (folder, sources, the suites' texts for the leakage check) is read before anything is
     # created: a missing data folder must not leave runs/<study>/ with WAITING trials behind.
     pipeline.prepare()
@@ -194,13 +199,20 @@ def run_study(
     folder.write_manifest(study, base)
     folder.in_domain_tasks = list(pipeline.in_domain_tasks)
     if not worker:
+        folder.declare(experiment, base.experiment_toml)  # before the first trial; none if unchanged
         _score_untrained(experiment, pipeline, folder)
 
     bar = TrialProgress(
         len(arm_seeds(experiment)) or experiment.study.n_trials, study, enabled=progress, log=log
     )
     objective = _guarded(
-        make_objective(experiment, fit=pipeline.fit, score=pipeline.score, hooks=_hooks(folder))
+        make_objective(
+            experiment,
+            fit=pipeline.fit,
+            score=pipeline.score,
+            hooks=_hooks(folder),
+            tensorboard_dir=folder.path / TENSORBOARD_DIR if settings.tensorboard else None,
+        )
     )
     on_trial_end = _trial_end(folder, base, bar, stop_on_failure=stop_on_failure)
     try:
@@ -323,6 +335,26 @@ def _score_untrained(experiment: Experiment, pipeline: Pipeline, folder: RunFold
     folder.write_untrained(scores, suite.label)
 
 
+TENSORBOARD_DIR = "tensorboard"
+"""The folder of a study's TensorBoard runs, ``runs/<study>/tensorboard/`` (``[study] tensorboard``)."""
+
+
+def check_tensorboard(experiment: Experiment) -> None:
+    """Raises a one-line ``UserError`` when the study logs to TensorBoard and no writer is installed.
+
+    transformers' TensorBoard callback writes with ``torch.utils.tensorboard`` (the ``tensorboard``
+    package) or else ``tensorboardX``.
+    """
+    from importlib.util import find_spec
+
+    if not experiment.study.tensorboard or find_spec("tensorboard") or find_spec("tensorboardX"):
+        return
+    raise UserError(
+        f"study {experiment.study.name!r}: [study] tensorboard = true needs the tensorboard package: "
+        "pip install gist-harness[tensorboard]"
+    )
+
+
 def model_names(experiment: Experiment) -> list[str]:
     """Every model a study loads: the student, neural guides of every arm, the cotraining partner."""
     from harness.guides import GUIDES
@@ -351,6 +383,9 @@ def check_models(experiment: Experiment) -> None:
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in {"", "0", "false", "False"}
     for name in model_names(experiment):
+        if models.is_hub_ref(name):  # resolved now: malformed, or offline and not cached, stops here
+            models.model_fingerprint(name)
+            continue
         if not models.is_model_name(name):
             path = Path(name)
             if not (path / "modules.json").exists() and not (path / "config.json").exists():
@@ -384,9 +419,18 @@ def study_identity(experiment: Experiment) -> dict[str, str]:
     return {
         "direction": experiment.study.direction,
         "objective": what,
-        "student": experiment.student,
+        "student": _pinned(experiment.student),
         "final_suite": (experiment.final or objective).label,
     }
+
+
+def _pinned(name: str) -> str:
+    """A hub id with the commit it resolves to (``hub:org/name@<commit>``); any other name as given."""
+    from harness import models
+
+    if not models.is_hub_ref(name):
+        return name
+    return models.model_fingerprint(name)
 
 
 def _manifest_fields(experiment: Experiment, url: str) -> dict[str, Any]:

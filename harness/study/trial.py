@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -23,7 +24,8 @@ from harness.config import CategoricalParam, Experiment, FloatParam, ObjectiveCo
 from harness.results import RunRecord
 
 Report = Callable[[float, int], None]
-Fit = Callable[[TrainConfig, Report], tuple[Any, RunRecord]]
+Fit = Callable[..., tuple[Any, RunRecord]]
+"""``fit(config, report)``; ``fit(config, report, logging_dir=PATH)`` when the study logs to TensorBoard."""
 Score = Callable[[Any, SuiteRef], Any]
 
 
@@ -101,10 +103,24 @@ def objective_value(scores: Any, objective: ObjectiveConfig) -> float:
     return float(rows[objective.metric].mean())
 
 
+def tensorboard_run(number: int, arm: str | None, seed: int) -> str:
+    """A trial's TensorBoard run (folder) name: ``0003-gist-seed0``; a sampled trial's ``0003-seed0``."""
+    return "-".join([f"{number:04d}", *([arm] if arm else []), f"seed{seed}"])
+
+
 def make_objective(
-    experiment: Experiment, *, fit: Fit, score: Score, hooks: TrialHooks | None = None
+    experiment: Experiment,
+    *,
+    fit: Fit,
+    score: Score,
+    hooks: TrialHooks | None = None,
+    tensorboard_dir: Path | None = None,
 ) -> Callable[[optuna.trial.BaseTrial], float]:
-    """The objective of ``study.optimize``: suggest, train, score, hand the outcome to the runner."""
+    """The objective of ``study.optimize``: suggest, train, score, hand the outcome to the runner.
+
+    With ``tensorboard_dir``, ``fit`` also gets the trial's own ``logging_dir`` below it
+    (``tensorboard_run``); without it, ``fit(config, report)`` only.
+    """
     hooks = hooks or TrialHooks()
 
     def objective(trial: optuna.trial.BaseTrial) -> float:
@@ -120,7 +136,10 @@ def make_objective(
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step} (objective {value:.4f})")
 
-        model, run = fit(config, report)
+        logs: dict[str, Path] = {}
+        if tensorboard_dir is not None:
+            logs["logging_dir"] = tensorboard_dir / tensorboard_run(trial.number, arm, seed)
+        model, run = fit(config, report, **logs)
         objective_scores = score(model, experiment.objective)
         value = objective_value(objective_scores, experiment.objective)
         final = experiment.final
