@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -360,3 +360,12 @@ def category_means(table: pd.DataFrame) -> pd.DataFrame:
     """Mean main score per model and category (each task's scored splits averaged first)."""
     per_task = table.groupby(["model", "category", "task"], as_index=False)["main_score"].mean()
     return per_task.groupby(["model", "category"], as_index=False)["main_score"].mean()
+
+
+def suite_object(ref: Any) -> Suite:
+    """The suite a ``SuiteRef`` names (``ref.suite``), or a copy holding only ``ref.tasks`` (same
+    name, so reports group it)."""
+    suite = SUITES.get(ref.suite)
+    if not ref.tasks:
+        return suite
+    return replace(suite, tasks=tuple(t for t in suite.tasks if t.name in ref.tasks))

@@ -120,7 +120,7 @@ def test_stsb_train_shares_texts_with_sts_test_sets(data_dir):
 
 def test_leakage_of_a_test_text_is_an_error(data_dir):
     from harness.config import FinalConfig
-    from harness.study.pipeline import suite_object
+    from harness.evaluate import suite_object
 
     suite = suite_object(FinalConfig(suite="offline-sts", tasks=["local:BIOSSES"]))
     from harness.evaluate import suite_texts

@@ -61,7 +61,7 @@ class RealPipeline:
     def prepare(self) -> None:
         """Builds the training mixture and checks it against the objective and final suites."""
         from harness.data import Component, MixtureSpec, build_mixture, check_training_data, drop_leaked
-        from harness.evaluate import suite_texts
+        from harness.evaluate import suite_object, suite_texts
         from harness.train import training_texts
 
         data = self.experiment.data
@@ -212,7 +212,7 @@ class RealPipeline:
 
     def score(self, model: Any, suite: SuiteRef, *, progress: bool | None = None) -> Any:
         """Scores ``model`` on ``suite``; a final suite with ``max_seq_len`` truncates the model first."""
-        from harness.evaluate import evaluate
+        from harness.evaluate import evaluate, suite_object
         from harness.models import truncate
 
         limit = getattr(suite, "max_seq_len", None)
@@ -237,15 +237,3 @@ def planned_configs(experiment: Experiment) -> list[TrainConfig]:
         for choice in getattr(spec, "choices", None) or []:
             configs.append(experiment.trial_config({field: choice}))
     return configs
-
-
-def suite_object(ref: SuiteRef) -> Any:
-    """The registered suite, or a copy holding only ``ref.tasks`` (same name, so reports group it)."""
-    from dataclasses import replace
-
-    from harness.evaluate import SUITES
-
-    suite = SUITES.get(ref.suite)
-    if not ref.tasks:
-        return suite
-    return replace(suite, tasks=tuple(t for t in suite.tasks if t.name in ref.tasks))
