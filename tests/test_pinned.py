@@ -27,6 +27,31 @@ EXPECTED = json.loads((PINNED / "expected.json").read_text(encoding="utf-8"))
 pytestmark = pytest.mark.slow
 
 
+def _same_machine() -> bool:
+    """Whether this machine computes like the recording one (same CPU model, kernel set and torch)."""
+    import torch
+
+    cpuinfo = Path("/proc/cpuinfo")
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
+        if cpuinfo.exists()
+        else ""
+    )
+    here = {
+        "cpu_model": model,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+    }
+    return here == EXPECTED["machine"]
+
+
 def _scores(report_dir: Path) -> dict[str, float]:
     with (report_dir / "results.csv").open(encoding="utf-8", newline="") as handle:
         return {f"{row['arm']}/{row['task']}": float(row["main_score"]) for row in csv.DictReader(handle)}
@@ -36,7 +61,12 @@ def _scores(report_dir: Path) -> dict[str, float]:
 def test_pinned_trials_give_the_recorded_floats(name, tmp_path):
     argv = ["run", str(PINNED / f"{name}.toml"), "--runs-dir", str(tmp_path / "runs")]
     assert main([*argv, "--reports-dir", str(tmp_path / "reports"), "--no-progress"]) == 0
-    assert _scores(tmp_path / "reports" / f"pinned-{name}") == EXPECTED["scores"][name]
+    expected = EXPECTED["scores"][name]
+    # Bit for bit where recorded; another CPU's kernels may move the last bits of a trained model's
+    # scores, but a behaviour change moves them by far more than 1e-4.
+    assert _scores(tmp_path / "reports" / f"pinned-{name}") == (
+        expected if _same_machine() else pytest.approx(expected, abs=1e-4)
+    )
     cache = cache_dir() / "guides"  # the guide's vectors, under the same key
     assert (cache / EXPECTED["guide_cache_files"][name]).is_file()
 

@@ -26,10 +26,14 @@ def wait_for(condition, timeout_s: float = 120.0) -> None:
         time.sleep(0.1)
 
 
-def _heartbeats(db: Path) -> int:
-    """Trials with a recorded heartbeat in an Optuna SQLite storage (its ``trial_heartbeats`` table)."""
+def _running_with_heartbeat(db: Path) -> int:
+    """RUNNING trials with a recorded heartbeat in an Optuna SQLite storage (``trial_heartbeats``)."""
+    query = (
+        "SELECT COUNT(DISTINCT h.trial_id) FROM trial_heartbeats h "
+        "JOIN trials t ON t.trial_id = h.trial_id WHERE t.state = 'RUNNING'"
+    )
     with sqlite3.connect(db) as connection:
-        return connection.execute("SELECT COUNT(DISTINCT trial_id) FROM trial_heartbeats").fetchone()[0]
+        return connection.execute(query).fetchone()[0]
 
 
 def test_sigkill_mid_trial_then_rerun(tmp_path: Path):
@@ -40,7 +44,7 @@ def test_sigkill_mid_trial_then_rerun(tmp_path: Path):
     # Optuna's heartbeat thread records trial 1's first beat a moment after it starts; a trial killed
     # before that has no heartbeat and is never found stale, so wait for the beat (on a loaded machine
     # the kill could otherwise come first and the rerun would wait for ever).
-    wait_for(lambda: _heartbeats(runs / "resume" / "optuna.db") >= 2)
+    wait_for(lambda: _running_with_heartbeat(runs / "resume" / "optuna.db") == 1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
