@@ -27,13 +27,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_common_arguments(parser)
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--reports-dir",
         type=Path,
         help="write the report to REPORTS_DIR/<study>/ (default: runs/<study>/report/, inside the git-ignored "
         "run folder, so a run leaves the checkout clean)",
     )
-    parser.add_argument(
+    where.add_argument(
         "--publish",
         action="store_true",
         help="write the report to reports/<study>/, the committed reports (its FINDINGS.md is kept)",
