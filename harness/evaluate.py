@@ -186,6 +186,27 @@ for _registered in [
     SUITES.register(_registered.name, _registered)
 
 
+def overlapping_tasks(tuning: Any, final: Any) -> list[str]:
+    """The tasks of selection ``final`` that selection ``tuning`` may score too (both ``SuiteRef``-like).
+
+    None when ``tuning``'s suite is made disjoint (``disjoint_from``) from suites holding every final
+    task, or the full task a lite one cuts down; otherwise the final tasks ``tuning`` selects as well
+    (by name, a lite task counting as its full one).
+    """
+    tuning_suite, final_suite = SUITES.get(tuning.suite), SUITES.get(final.suite)
+    finals = [t.name for t in final_suite.tasks if final.tasks is None or t.name in final.tasks]
+    covered = {t.name for name in tuning_suite.disjoint_from for t in SUITES.get(name).tasks}
+    if all(_full_task(n) in covered for n in finals):
+        return []
+    tuned = {_full_task(t.name) for t in tuning_suite.tasks if tuning.tasks is None or t.name in tuning.tasks}
+    return [n for n in finals if _full_task(n) in tuned]
+
+
+def _full_task(name: str) -> str:
+    """The full local task a lite task cuts down; any other task's own name."""
+    return (TASKS.get(name).downsampled_from or name) if name in TASKS else name
+
+
 def listing() -> list[dict[str, Any]]:
     """One row per suite, for ``gist-harness ls suites``."""
     return [

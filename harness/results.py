@@ -372,6 +372,68 @@ class Look(_Record):
 R = TypeVar("R", bound=BaseModel)
 
 
+class TuningTrial(_Record):
+    """One trial of an arm's tuning search (``[tuning]``)."""
+
+    number: int
+    state: str
+    params: dict[str, Any]
+    """The searched values (keys as in the space: ``lr``, ``strategy_params.margin``...)."""
+    value: float | None = None
+    """The tuning suite's mean main score after training (COMPLETE trials only)."""
+    last_step: int | None = None
+    """The step of the last intermediate score (the one a pruned trial stopped at)."""
+    last_value: float | None = None
+    """The last intermediate score."""
+    seconds: float | None = None
+    """Wall time of the trial: training, intermediate and final scoring."""
+    error: str = ""
+
+
+class TunedArm(_Record):
+    """One arm's tuning search and the setting it chose."""
+
+    arm: str
+    study: str
+    """The Optuna study of the search (``<study>.tune.<arm>``)."""
+    space: dict[str, dict[str, Any]]
+    """The search space, as written in the experiment."""
+    fixed: dict[str, Any] = {}
+    """The arm's own settings, fixed while the space is searched."""
+    trials: list[TuningTrial] = []
+    chosen: dict[str, Any] | None = None
+    """The best COMPLETE trial's parameters: the setting the confirmation runs (None: none complete)."""
+    chosen_trial: int | None = None
+    chosen_value: float | None = None
+
+
+class TuningRecord(_Record):
+    """The tuning stage of a study (``runs/<study>/tuning.json``; a report's ``inputs/tuning.json``)."""
+
+    suite: str
+    """The tuning suite (never the final one)."""
+    budget: int
+    """Tuning trials per arm (COMPLETE and PRUNED count)."""
+    seed: int
+    sampler: str
+    pruner: str
+    max_steps: int | None = None
+    eval_every_steps: int | None = None
+    direction: str = "maximize"
+    arms: list[TunedArm] = []
+    followers: dict[str, str] = {}
+    """Arm -> the tuned arm whose setting it takes (``follows``)."""
+
+    @property
+    def chosen(self) -> dict[str, dict[str, Any]]:
+        """Arm -> its chosen setting, for every arm that has one."""
+        return {a.arm: a.chosen for a in self.arms if a.chosen is not None}
+
+
+TUNING_FILE = "tuning.json"
+"""A study's tuning record, beside its ``manifest.json``."""
+
+
 def write_record(path: str | Path, record: BaseModel) -> Path:
     """Writes ``record`` as indented JSON to ``path`` atomically (temporary file + ``os.replace``)."""
     path = Path(path)
@@ -480,6 +542,8 @@ class StudyResults:
     folder: Path | None = None
     declarations: list[Declaration] = field(default_factory=list)
     looks: list[Look] = field(default_factory=list)
+    tuning: TuningRecord | None = None
+    """The tuning stage (``[tuning]``), else None."""
 
 
 def _read_scores(folder: Path) -> ScoreTable | None:
@@ -536,6 +600,7 @@ def load_study_dir(path: str | Path) -> StudyResults:
         folder=path,
         declarations=read_numbered(path / DECLARATIONS_DIR, Declaration),
         looks=read_numbered(path / LOOKS_DIR, Look),
+        tuning=read_record(path / TUNING_FILE, TuningRecord) if (path / TUNING_FILE).exists() else None,
     )
 
 

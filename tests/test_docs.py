@@ -58,7 +58,7 @@ def test_every_train_field_is_documented_once_and_arms_only_add_their_own():
         section: [f.name for f in fields] for section, _, fields in reference.schema_sections(Experiment)
     }
     assert "temperature" in sections["[train]"]
-    assert sorted(sections["ablation.arms entries"]) == ["name", "note", "untrained"]
+    assert sorted(sections["ablation.arms entries"]) == ["follows", "name", "note", "untrained"]
 
 
 def test_reference_lists_every_registered_name(pages):

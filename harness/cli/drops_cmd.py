@@ -88,7 +88,7 @@ def log_drops(args: argparse.Namespace) -> tuple[Any, dict[str, dict[str, float]
     if args.arm not in arms:
         raise UserError(f"{args.path}: --arm {args.arm!r} is not a trained arm; valid: {', '.join(arms)}")
     seed = experiment.ablation.seeds[0] if args.seed is None else args.seed
-    config = experiment.trial_config({**experiment.arm(args.arm).overrides(), "seed": seed})
+    config = experiment.trial_config({**experiment.arm_overrides(args.arm), "seed": seed})
     if config.rounds > 1:
         raise UserError(f"{args.path}: arm {args.arm!r} trains in {config.rounds} rounds; drops logs one run")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

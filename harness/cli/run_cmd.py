@@ -44,7 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--from-report",
         type=Path,
         metavar="REPORT_DIR",
-        help="start runs/<study>/ from a committed report's inputs when the run folder is gone: its "
+        help="start runs/<study>/ from a committed report's inputs (or an interim record: gist-harness "
+        "interim) when the run folder is gone: its "
         "trials, declarations and looks are kept (same numbers, no models) and only what the report "
         "lacks runs, e.g. seeds added to EXPERIMENT since; refused if the experiment would train a kept "
         "trial differently",
@@ -162,6 +163,11 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
     torch.set_flush_denormal(True)
 
     device, progress, rank = args.device, not args.no_progress, 0
+    if experiment.tuning is not None and ranks.launched():
+        raise UserError(
+            f"study {experiment.study.name!r}: a [tuning] study runs in one process for now; drop --nproc "
+            "(or run its workers with gist-harness worker)"
+        )
     if ranks.launched():
         rank_device = ranks.init_process_group(args.dist_timeout_min)
         device = rank_device if args.device in (None, "cuda") else args.device  # cuda: this rank's GPU
@@ -173,9 +179,8 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
         ranks.barrier()
         if rank != 0:
             check_models(experiment)
-    pipeline = RealPipeline(experiment, data_dir=args.data_dir, device=device, progress=progress)
     if rank != 0:
-        ranks.follow(pipeline)
+        ranks.follow(RealPipeline(experiment, data_dir=args.data_dir, device=device, progress=progress))
         return False
     manifest = StudyManifest(
         study=experiment.study.name,
@@ -184,6 +189,11 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
         command=shlex.join(["gist-harness", *sys.argv[1:]]),
         data_checksums=environment.data_checksums(experiment, args.data_dir),
     )
+    if experiment.tuning is not None:
+        experiment = tuned_experiment(
+            experiment, args, manifest, worker=worker, device=device, progress=progress
+        )
+    pipeline = RealPipeline(experiment, data_dir=args.data_dir, device=device, progress=progress)
     if getattr(args, "from_report", None) is not None:
         from harness.study.restore import restore_study
 
@@ -210,6 +220,55 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
     else:
         run_study(experiment, pipeline, **options)
     return True
+
+
+def tuned_experiment(
+    experiment: Experiment,
+    args: argparse.Namespace,
+    manifest: StudyManifest,
+    *,
+    worker: bool,
+    device: str | None,
+    progress: bool,
+) -> Experiment:
+    """``experiment`` at each tuned arm's chosen setting: the tuning stage run (or resumed) first.
+
+    ``--from-report`` restores the report's tuning trials before; a worker reads the chosen settings
+    from ``runs/<study>/tuning.json`` (it joins the confirmation only).
+    """
+    from harness.config.tuning import with_tuned
+    from harness.results import TUNING_FILE, TuningRecord, read_record
+    from harness.study.artifacts import RunFolder
+    from harness.study.pipeline import RealPipeline
+    from harness.study.tuning import read_tuning, restore_tuning, run_tuning
+
+    folder = args.runs_dir / experiment.study.name
+    if worker:
+        if not (folder / TUNING_FILE).exists():
+            raise UserError(
+                f"study {experiment.study.name!r}: {folder / TUNING_FILE} does not exist; a worker joins the "
+                "confirmation once 'gist-harness run' has tuned the arms"
+            )
+        return with_tuned(experiment, read_record(folder / TUNING_FILE, TuningRecord).chosen)
+    from_report = getattr(args, "from_report", None)
+    if from_report is None:  # before any trial (a restore brings the report's declarations)
+        RunFolder(folder, experiment.study.name).declare(experiment, manifest.experiment_toml)
+    record = read_tuning(Path(from_report)) if from_report is not None else None
+    if record is not None:
+        restored = restore_tuning(experiment, record, args.runs_dir, args.storage)
+        print(
+            f"restored {restored} tuning trials of {experiment.study.name} from {from_report}",
+            file=sys.stderr,
+        )
+    record = run_tuning(
+        experiment,
+        lambda sub: RealPipeline(sub, data_dir=args.data_dir, device=device, progress=progress),
+        runs_dir=args.runs_dir,
+        storage=args.storage,
+        progress=progress,
+        manifest=manifest,
+    )
+    return with_tuned(experiment, record.chosen)
 
 
 def write_report(study_dir: Path, out_dir: Path) -> Path:

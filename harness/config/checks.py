@@ -113,7 +113,12 @@ def trials(experiment: Experiment) -> list[Trial]:
     train = experiment.train
     found = [trial(experiment, {k: getattr(train, k) for k in train.model_fields_set}, ("train",))]
     for i, arm in enumerate(experiment.ablation.arms):
-        found.append(trial(experiment, arm.overrides(), ("ablation", "arms", i), trained=not arm.untrained))
+        given = (
+            _buildable(experiment).arm_overrides(arm.name)
+            if _follows_known(experiment, arm)
+            else arm.overrides()
+        )
+        found.append(trial(experiment, given, ("ablation", "arms", i), trained=not arm.untrained))
     return found
 
 
@@ -127,6 +132,8 @@ def check_experiment(experiment: Experiment) -> list[Error]:
         _check_trials,
         _check_arms,
         _check_search_space,
+        _check_follows,
+        _check_tuning,
         _check_suites,
         _check_cotraining,
         _check_objective_negatives,
@@ -295,8 +302,15 @@ def _check_arms(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
 
 def _check_search_space(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
     """Each entry names a training field, has a valid range, and every value it can take checks out."""
-    for key, spec in experiment.search_space.items():
-        loc = ("search_space", key)
+    yield from _check_space(experiment, experiment.search_space, ("search_space",), {})
+
+
+def _check_space(
+    experiment: Experiment, space: dict[str, Any], where: tuple, base: dict[str, Any]
+) -> Iterator[Error]:
+    """The entries of ``space`` (at ``where``) over the overrides ``base`` (an arm's, or none)."""
+    for key, spec in space.items():
+        loc = (*where, key)
         field = key.split(".", 1)[0]
         if field not in TrainConfig.model_fields or (field in _NESTED) != ("." in key):
             valid = ", ".join(f for f in TrainConfig.model_fields if f not in _NESTED)
@@ -311,13 +325,13 @@ def _check_search_space(experiment: Experiment, found: list[Trial]) -> Iterator[
                 yield (*loc, "low"), "a log scale needs low > 0"
             values = [spec.low, spec.high]
         for value in values:
-            one = trial(experiment, {key: value}, ())
+            one = trial(experiment, {**base, key: value}, ())
             yield from ((loc, message) for _, message in (*one.errors, *_check_given(one, ())))
 
 
 def _check_suites(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
     suites = registry("suite")
-    for section in ("objective", "final"):
+    for section in ("objective", "final", "tuning"):
         ref = getattr(experiment, section)
         if ref is None:
             continue
@@ -529,3 +543,98 @@ def _check_pairs(
             )
         if len(pair) == 2 and pair[0] == pair[1]:
             yield ("report", key, i), f"contrast of arm {pair[0]!r} with itself; pick two different {valid}"
+
+
+def _follows_known(experiment: Experiment, arm: Any) -> bool:
+    """Whether ``arm.follows`` names another trained arm that follows no other (else ``_check_follows``)."""
+    leaders = {a.name: a for a in experiment.ablation.arms if not a.untrained}
+    leader = leaders.get(arm.follows or "")
+    return leader is not None and leader.name != arm.name and leader.follows is None
+
+
+def _check_follows(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    """``follows`` names another trained arm, which itself follows none; an untrained arm follows none."""
+    trained = [a.name for a in experiment.ablation.arms if not a.untrained]
+    for i, arm in enumerate(experiment.ablation.arms):
+        if arm.follows is None:
+            continue
+        loc = ("ablation", "arms", i, "follows")
+        if arm.untrained:
+            yield loc, "an untrained arm is not trained: it follows no arm (remove follows)"
+        elif arm.follows == arm.name:
+            yield loc, f"arm {arm.name!r} follows itself; name another trained arm: {', '.join(trained)}"
+        elif arm.follows not in trained:
+            yield loc, f"no trained arm named {arm.follows!r}. Trained arms: {', '.join(trained)}"
+        elif experiment.arm(arm.follows).follows is not None:
+            leader = experiment.arm(arm.follows)
+            yield (
+                loc,
+                f"{leader.name!r} follows {leader.follows!r} itself: follow {leader.follows!r} directly",
+            )
+
+
+def _check_tuning(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    """``[tuning]``: arms to tune, spaces that fit each arm, fresh seeds, a suite disjoint from the final."""
+    tuning = experiment.tuning
+    if tuning is None:
+        return
+    from harness.config.tuning import arm_space, tuned_arms
+
+    arms = {a.name: a for a in experiment.ablation.arms if not a.untrained}
+    if not arms:
+        yield ("tuning",), "tuning searches each trained arm: add [[ablation.arms]]"
+        return
+    if experiment.search_space:
+        yield (
+            ("search_space",),
+            "with [tuning], each arm's space is [tuning.space] (shared) or [tuning.arm_space.ARM]",
+        )
+    valid = ", ".join(n for n, a in arms.items() if a.follows is None)
+    for i, name in enumerate(tuning.arms or []):
+        if name not in arms or arms[name].follows is not None:
+            yield ("tuning", "arms", i), f"{name!r} is not a trained arm that follows none. Valid: {valid}"
+    tuned = [n for n in tuned_arms(experiment) if n in arms and arms[n].follows is None]
+    for name in tuning.arm_space:
+        if name not in tuned:
+            yield ("tuning", "arm_space", name), f"{name!r} is not a tuned arm. Tuned: {', '.join(tuned)}"
+    yield from _bind(PRUNERS[tuning.pruner], tuning.pruner_params, ("tuning", "pruner_params"), skip=set())
+    for name in tuned:
+        space = arm_space(experiment, name)
+        if not space:
+            yield (
+                ("tuning", "space"),
+                f"arm {name!r} has nothing to tune: add [tuning.space.FIELD] or [tuning.arm_space.{name}]",
+            )
+        if "seed" in space:
+            yield ("tuning", "space", "seed"), "seeds are not tuned: tuning trials train at tuning.seed"
+        where = ("tuning", "arm_space", name) if name in tuning.arm_space else ("tuning", "space")
+        base = _buildable(experiment).arm_overrides(name)
+        shown = {k: v for k, v in space.items() if k != "seed"}
+        yield from (
+            (loc, f"arm {name!r}: {message}") for loc, message in _check_space(experiment, shown, where, base)
+        )
+    seeds = experiment.ablation.seeds
+    if tuning.seed in seeds:
+        yield (
+            ("tuning", "seed"),
+            f"seed {tuning.seed} is also a confirmation seed {seeds}: the best settings are confirmed on fresh "
+            "seeds, pick another",
+        )
+    yield from _check_tuning_suite(experiment)
+
+
+def _check_tuning_suite(experiment: Experiment) -> Iterator[Error]:
+    """Settings are never chosen on final-suite scores: the tuning suite shares no task with the final one."""
+    tuning, final = experiment.tuning, experiment.final or experiment.objective
+    suites = registry("suite")
+    if tuning is None or final is None or tuning.suite not in suites or final.suite not in suites:
+        return
+    from harness.evaluate import overlapping_tasks
+
+    shared = overlapping_tasks(tuning, final)
+    if shared:
+        yield (
+            ("tuning", "suite"),
+            f"tuning suite {tuning.label!r} overlaps the final suite {final.label!r} on {', '.join(shared)}: "
+            "settings would be chosen on final-suite scores (valid: a suite disjoint from it, e.g. 'dev')",
+        )

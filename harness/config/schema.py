@@ -307,6 +307,11 @@ class ArmConfig(_ArmBase):  # type: ignore[valid-type,misc]
     """The student as loaded, scored without training (a reference row in the report)."""
     note: str = ""
     """A free-text note shown with the arm in the report."""
+    follows: str | None = None
+    """Another trained arm whose training settings this arm takes (its tuned ones under ``[tuning]``):
+    every field that arm sets, and the margin its strategy uses where this arm's strategy has one, but
+    this arm's own strategy. A control (``random`` with ``match``, ``oracle_at_rate``...) thus runs at
+    the setting of the arm it is matched to. Fields this arm sets itself win."""
 
     def overrides(self) -> dict[str, Any]:
         return {k: v for k in TrainConfig.model_fields if (v := getattr(self, k)) is not None}
@@ -363,6 +368,38 @@ class FinalConfig(SuiteRef):
     (SciFact). Trained-arm contrasts are unaffected either way. A saved model keeps this limit."""
 
 
+class TuningConfig(SuiteRef):
+    """Per-arm tuning before the comparison (``[tuning]``): every tuned arm searched with the same
+    budget on a validation suite disjoint from the final one, then its best setting run on the
+    ablation's seeds (the confirmation). ``harness.config.tuning`` builds each arm's search."""
+
+    trials: int = Field(ge=1)
+    """Tuning trials per tuned arm (the same budget for each; pruned trials count)."""
+    suite: str = "dev"
+    """The validation suite the settings are chosen on (``tasks``: some of its tasks); it must not
+    overlap the final suite."""
+    space: dict[str, ParamSpec] = {}
+    """The search space applied to each tuned arm separately (keys as in ``[search_space]``)."""
+    arm_space: dict[str, dict[str, ParamSpec]] = {}
+    """Extra (or replacing) entries for one arm: ``[tuning.arm_space.gist."strategy_params.margin"]``."""
+    arms: list[str] | None = None
+    """The arms tuned; unset: every trained arm that follows no other."""
+    seed: int = 1000
+    """Training seed of every tuning trial; it must not be one of the ablation's (confirmation) seeds."""
+    sampler: Literal["random", "tpe", "qmc"] = "random"
+    """How each arm's settings are drawn; the expected-maximum curves assume independent draws
+    ("random", the default)."""
+    pruner: Literal["none", "median", "percentile", "hyperband", "successive_halving"] = "median"
+    """Stops a tuning trial whose intermediate validation score is poor (``PRUNERS``)."""
+    pruner_params: dict[str, Any] = {}
+    """Keyword arguments of the Optuna pruner class."""
+    max_steps: int | None = Field(default=None, ge=1)
+    """Tuning trials train this many optimizer steps (the schedule fitted to them: the first rows of
+    the same data order); unset: as long as a confirmation trial."""
+    eval_every_steps: int | None = Field(default=None, ge=1)
+    """Score the tuning suite every N steps for the pruner; unset: ``[train] eval_every_steps``."""
+
+
 class Experiment(_Frozen):
     """A whole experiment file."""
 
@@ -376,6 +413,7 @@ class Experiment(_Frozen):
     final: FinalConfig | None = None
     cotraining: CotrainingConfig | None = None
     report: ReportConfig | None = None
+    tuning: TuningConfig | None = None
 
     @property
     def student(self) -> str:
@@ -415,6 +453,47 @@ class Experiment(_Frozen):
 
     def arm(self, name: str) -> ArmConfig:
         return next(a for a in self.ablation.arms if a.name == name)
+
+    def arm_overrides(self, name: str) -> dict[str, Any]:
+        """The ``[train]`` overrides arm ``name`` trains with: its own, over those of the arm it follows."""
+        arm = self.arm(name)
+        if (
+            arm.follows is None
+            or arm.follows == name
+            or arm.follows not in {a.name for a in self.ablation.arms}
+        ):
+            return arm.overrides()
+        return _followed_overrides(self, arm)
+
+
+STRATEGY_FIELDS = ("strategy", "strategy_params", "margin", "margin_strategy")
+"""The fields a follower never takes from its leader: it keeps its own strategy."""
+FOLLOWED_PARAMS = ("margin", "margin_strategy")
+"""The leader's strategy parameters a follower takes where its own strategy has them (the controls)."""
+
+
+def _followed_overrides(experiment: Experiment, arm: ArmConfig) -> dict[str, Any]:
+    """The overrides of follower ``arm``: its leader's, less the strategy, plus the leader's margin
+    where the follower's strategy has one, under the follower's own."""
+    from harness.loss.spec import LossConfig
+    from harness.masking import STRATEGIES
+
+    assert arm.follows is not None, "followed_overrides needs an arm that follows another"
+    leader = experiment.arm_overrides(arm.follows)
+    own = arm.overrides()
+    out = {k: v for k, v in leader.items() if k not in STRATEGY_FIELDS}
+    strategy = own.get("strategy", experiment.train.strategy)
+    accepted = STRATEGIES.get(strategy).params if strategy in STRATEGIES else {}
+    try:
+        resolved = LossConfig.of(experiment.trial_config(leader)).resolved_strategy_params()
+    except Exception:  # the leader's own strategy error is reported where the leader is written
+        resolved = {}
+    given = {**dict(own.get("strategy_params") or {}), **{k: own[k] for k in FOLLOWED_PARAMS if k in own}}
+    params = {k: resolved[k] for k in FOLLOWED_PARAMS if k in resolved and k in accepted and k not in given}
+    out.update(own)
+    if params:
+        out["strategy_params"] = {**params, **dict(own.get("strategy_params") or {})}
+    return out
 
 
 def _pair(name: str | None):

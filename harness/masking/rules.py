@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from harness.masking.strategy import STRATEGIES, Candidates, register
+from harness.masking.strategy import STRATEGIES, Candidates, register, resolve_params
 from harness.params import ParamSpec
 
 
@@ -109,8 +109,18 @@ def drop_oracle(c: Candidates) -> Tensor:
     return c.same_label.clone()  # (B, N)
 
 
-def drop_random(c: Candidates, *, rate: float = 0.1, match: str = "none") -> Tensor:
+def drop_random(
+    c: Candidates,
+    *,
+    rate: float = 0.1,
+    match: str = "none",
+    margin: float | None = None,
+    margin_strategy: str | None = None,
+) -> Tensor:
     """Drop a random subset: at ``rate``, or at the rate strategy ``match`` drops on this batch.
+
+    ``margin`` and ``margin_strategy`` go to the matched strategy where it has them (unset: its
+    defaults), so the control runs at the matched arm's setting (an arm that ``follows`` it takes them).
 
     The control that separates "better negatives" from "fewer negatives": same count, random picks.
     Rates count real candidates only: the positive and ``identical`` texts (which the loss removes
@@ -120,7 +130,10 @@ def drop_random(c: Candidates, *, rate: float = 0.1, match: str = "none") -> Ten
     if c.identical is not None:
         eligible = eligible & ~c.identical
     if match != "none":
-        matched = STRATEGIES.get(match).fn(c)  # (B, N), the matched strategy at its defaults
+        settings = {"margin": margin, "margin_strategy": margin_strategy}
+        known = STRATEGIES.get(match).params
+        given = {k: v for k, v in settings.items() if v is not None and k in known}
+        matched = STRATEGIES.get(match).fn(c, **resolve_params(match, given))  # (B, N)
         rate = float((matched & eligible).sum()) / max(int(eligible.sum()), 1)
     draws = torch.rand(c.positive.shape, generator=c.generator).to(c.positive.device)  # (B, N)
     return (draws < rate) & eligible
@@ -216,7 +229,13 @@ register(
                 "topk",
                 "oracle",
             ),
-            help="a strategy whose per-batch drop rate to copy (at its defaults); none = use rate",
+            help="a strategy whose per-batch drop rate to copy; none = use rate",
+        ),
+        "margin": ParamSpec(None, -1.0, 2.0, help="the matched strategy's margin (unset: its default)"),
+        "margin_strategy": ParamSpec(
+            None,
+            choices=("absolute", "relative"),
+            help="the matched strategy's margin_strategy (unset: its default)",
         ),
     },
 )

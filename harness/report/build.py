@@ -23,6 +23,7 @@ from harness.report.provenance import Reproducibility, reproducibility, status_l
 from harness.report.quality import guide_table
 from harness.report.settings import gain_arms, report_section, report_settings
 from harness.report.tables import IN_DOMAIN_MARK, Cell, Table, arm_table, category_table, task_table
+from harness.report.tuning import TuningSection, tuning_section
 from harness.results import Look, StudyResults
 
 METHOD_NOTES = [
@@ -70,6 +71,8 @@ class Report:
     """The declarations and looks of the study (:mod:`harness.report.looks`); None without records."""
     new_look: Look | None = None
     """The look this rendering takes (for the caller to store in the run folder), else None."""
+    tuning: TuningSection | None = None
+    """The tuning stage of a ``[tuning]`` study (:mod:`harness.report.tuning`), else None."""
 
 
 FINDINGS_FILE = "FINDINGS.md"
@@ -100,8 +103,8 @@ def _in_domain_note(index: ScoreIndex) -> list[str]:
         return []
     parts = "; ".join(f"{t} (arms: {', '.join(a)})" for t, a in index.in_domain.items())
     return [
-        f"{IN_DOMAIN_MARK} in-domain: the training data overlaps the task's own train split, so its "
-        f"scores are not zero-shot: {parts}."
+        f"{IN_DOMAIN_MARK} in domain: the task shares a dataset with a training source, or the training data "
+        f"overlaps its own train split, so its scores are not out-of-domain: {parts}."
     ]
 
 
@@ -140,6 +143,10 @@ def build_report(
         results = replace(results, looks=[*results.looks, look])
     per_task = per_task_contrast_table(contrasts, index)
     per_task.notes += _in_domain_note(index)
+    tuning = tuning_section(results)
+    figures = _with_recovered(all_figures(results, index, contrasts), recovered)
+    if tuning is not None and tuning.figure is not None:
+        figures.append(tuning.figure)
     return Report(
         study=results.manifest.study,
         baseline=baseline,
@@ -155,7 +162,7 @@ def build_report(
         guide=_guide(results, recovered),
         by_source=source_table(results),
         trials=trials_table(results),
-        figures=_with_recovered(all_figures(results, index, contrasts), recovered),
+        figures=figures,
         repro=reproducibility(results),
         csv=results_frame(results),
         findings=findings.strip(),
@@ -163,6 +170,7 @@ def build_report(
         inputs={**input_files(results), **(recovered.files() if recovered else {})},
         looks=looks_table(results, contrasts.settings),
         new_look=look,
+        tuning=tuning,
     )
 
 

@@ -31,6 +31,7 @@ from harness.errors import UserError
 from harness.results import (
     DECLARATIONS_DIR,
     LOOKS_DIR,
+    TUNING_FILE,
     UNTRAINED_DIR,
     Declaration,
     Look,
@@ -41,6 +42,7 @@ from harness.results import (
     StudyResults,
     TrialRecord,
     TrialResult,
+    TuningRecord,
     numbered_path,
     read_numbered,
     read_record,
@@ -108,6 +110,10 @@ def input_files(results: StudyResults) -> dict[str, bytes]:
         for record in records:
             path = numbered_path(Path(INPUTS_DIR, sub), record.number).as_posix()
             files[path] = (record.model_dump_json(indent=2) + "\n").encode("utf-8")
+    if results.tuning is not None:
+        files[f"{INPUTS_DIR}/{TUNING_FILE}"] = (results.tuning.model_dump_json(indent=2) + "\n").encode(
+            "utf-8"
+        )
     return files
 
 
@@ -167,6 +173,9 @@ def load_report_dir(path: str | Path) -> ReportInputs:
             folder=path,
             declarations=read_numbered(folder / DECLARATIONS_DIR, Declaration),
             looks=read_numbered(folder / LOOKS_DIR, Look),
+            tuning=read_record(folder / TUNING_FILE, TuningRecord)
+            if (folder / TUNING_FILE).exists()
+            else None,
         ),
         report_toml=report_toml.read_text(encoding="utf-8") if report_toml.exists() else "",
         recovered=_recovered(folder),

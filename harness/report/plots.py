@@ -37,13 +37,13 @@ class Figure:
     png: bytes
 
 
-def _new(width: float = 7.0, height: float = 3.6) -> tuple[MplFigure, Axes]:
+def new_figure(width: float = 7.0, height: float = 3.6) -> tuple[MplFigure, Axes]:
     fig = MplFigure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
 
 
-def _png(fig: MplFigure) -> bytes:
+def png_bytes(fig: MplFigure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     return buffer.getvalue()
@@ -67,7 +67,7 @@ def category_deltas(results: StudyResults, index: ScoreIndex) -> Figure | None:
     for task, category in index.categories.items():
         groups.setdefault(category, []).append(task)
     groups["All tasks"] = list(index.categories)
-    fig, ax = _new(14.0, 4.2)
+    fig, ax = new_figure(14.0, 4.2)
     colors = arm_colors(index.arms)
     width = 0.8 / len(others)
     for k, arm in enumerate(others):
@@ -91,7 +91,7 @@ def category_deltas(results: StudyResults, index: ScoreIndex) -> Figure | None:
     caption = (f"Mean paired difference to {baseline} per MTEB category over the seeds both arms completed; "
                "error bars: 95% t interval of the paired per-seed differences (none with one seed). The "
                "untrained student is left off this scale; its scores are in the tables.")  # fmt: skip
-    return Figure("category_deltas", "Δ vs baseline per category", caption, _png(fig))
+    return Figure("category_deltas", "Δ vs baseline per category", caption, png_bytes(fig))
 
 
 def forest_plot(results: ContrastResults, index: ScoreIndex, contrast: Contrast) -> Figure | None:
@@ -114,7 +114,7 @@ def forest_plot(results: ContrastResults, index: ScoreIndex, contrast: Contrast)
         lows.append(100 * b.low if b else None)
         highs.append(100 * b.high if b else None)
         colours.append(PALETTE[1])
-    fig, ax = _new(9.0, 1.2 + 0.32 * len(labels))
+    fig, ax = new_figure(9.0, 1.2 + 0.32 * len(labels))
     ys = list(range(len(labels)))[::-1]
     for y, c, lo, hi, colour in zip(ys, centres, lows, highs, colours, strict=True):
         if lo is not None and hi is not None:
@@ -128,7 +128,7 @@ def forest_plot(results: ContrastResults, index: ScoreIndex, contrast: Contrast)
     caption = (f"{contrast[0]} − {contrast[1]}: per-task paired Δ over seeds with 95% t intervals (blue; "
                "none with one seed), and the aggregates with their bootstrap 95% intervals over tasks and "
                "seeds (red, below the line). † in-domain task.")  # fmt: skip
-    return Figure(name, f"Forest plot: {contrast[0]} − {contrast[1]}", caption, _png(fig))
+    return Figure(name, f"Forest plot: {contrast[0]} − {contrast[1]}", caption, png_bytes(fig))
 
 
 def _per_seed(index: ScoreIndex, arm: str, tasks: list[str]) -> dict[int, float]:
@@ -138,7 +138,7 @@ def _per_seed(index: ScoreIndex, arm: str, tasks: list[str]) -> dict[int, float]
 
 
 def _curves(results: StudyResults, index: ScoreIndex, read: Callable, ylabel: str, name: str, title: str):
-    fig, ax = _new()
+    fig, ax = new_figure()
     colors = arm_colors(index.arms or [arm_of(r) for r in results.trials])
     drawn: set[str] = set()
     single = True
@@ -164,7 +164,7 @@ def _curves(results: StudyResults, index: ScoreIndex, read: Callable, ylabel: st
         caption = f"{title}: one logged point per seed (drawn as a marker), so no curve."
     else:
         caption = f"{title}, one line per seed (markers: logged points)."
-    return Figure(name, title, caption, _png(fig))
+    return Figure(name, title, caption, png_bytes(fig))
 
 
 def loss_curves(results: StudyResults, index: ScoreIndex) -> Figure | None:
@@ -191,7 +191,7 @@ def optimisation_history(results: StudyResults) -> Figure | None:
     history, values = _completed(results)
     if not history:
         return None
-    fig, ax = _new()
+    fig, ax = new_figure()
     pick = max if results.manifest.direction == "maximize" else min
     best_line = [pick(values[: i + 1]) for i in range(len(values))]
     ax.scatter([t.number for t in history], values, s=18, label="objective")
@@ -203,7 +203,7 @@ def optimisation_history(results: StudyResults) -> Figure | None:
     ax.set_ylabel(results.manifest.objective or "objective")
     ax.legend(fontsize=8)
     caption = "Objective value of each COMPLETE trial; dotted lines mark trials that did not complete."
-    return Figure("optimization_history", "Optimisation history", caption, _png(fig))
+    return Figure("optimization_history", "Optimisation history", caption, png_bytes(fig))
 
 
 def searched_parameters(results: StudyResults) -> list[str]:
@@ -229,7 +229,7 @@ def param_importances(results: StudyResults) -> Figure | None:
     importance = omega_squared(params, values)
     if not importance:
         return None
-    fig, ax = _new(height=1.0 + 0.45 * len(importance))
+    fig, ax = new_figure(height=1.0 + 0.45 * len(importance))
     names = list(importance)[::-1]
     ax.barh(names, [importance[n] for n in names], color=PALETTE[0])
     ax.set_xlim(0, 1)
@@ -237,7 +237,7 @@ def param_importances(results: StudyResults) -> Figure | None:
     caption = (f"Chance-corrected share of the objective's variance explained by each searched parameter "
                f"alone (ω², one-way, over the {len(history)} COMPLETE trials; numeric parameters in 5 "
                "equal-count bins; interactions ignored; about 0 for a parameter unrelated to the objective).")  # fmt: skip
-    return Figure("param_importances", "Parameter importances", caption, _png(fig))
+    return Figure("param_importances", "Parameter importances", caption, png_bytes(fig))
 
 
 def _axis_values(values: list) -> tuple[list[float], list[tuple[float, str]]]:
@@ -258,7 +258,7 @@ def parallel_coordinates(results: StudyResults) -> Figure | None:
     names = sorted({k for t in history for k in t.params})
     if len(history) < 2 or not names:
         return None
-    fig, ax = _new()
+    fig, ax = new_figure()
     columns = [_axis_values([t.params.get(n) for t in history]) for n in names]
     columns.append(_axis_values(list(values)))
     lo, hi = min(values), max(values)
@@ -273,7 +273,7 @@ def parallel_coordinates(results: StudyResults) -> Figure | None:
     ax.set_xticks(range(len(columns)), [*names, "objective"])
     ax.set_yticks([])
     caption = "Each line is a COMPLETE trial; axes scaled to their range; colour: objective (yellow = high)."
-    return Figure("parallel_coordinates", "Parallel coordinates", caption, _png(fig))
+    return Figure("parallel_coordinates", "Parallel coordinates", caption, png_bytes(fig))
 
 
 def intermediate_values(results: StudyResults) -> Figure | None:
@@ -281,7 +281,7 @@ def intermediate_values(results: StudyResults) -> Figure | None:
     history = [t for t in results.manifest.history if t.intermediate_values]
     if not history:
         return None
-    fig, ax = _new()
+    fig, ax = new_figure()
     for t in history:
         steps = sorted(t.intermediate_values)
         style = "-" if t.state == "COMPLETE" else "--"
@@ -292,7 +292,7 @@ def intermediate_values(results: StudyResults) -> Figure | None:
     if any(t.state != "COMPLETE" for t in history):
         ax.legend(fontsize=8)
     caption = "Objective reported to the pruner during training; dashed: trials that did not complete."
-    return Figure("intermediate_values", "Intermediate values", caption, _png(fig))
+    return Figure("intermediate_values", "Intermediate values", caption, png_bytes(fig))
 
 
 def all_figures(

@@ -366,3 +366,31 @@ def omega_squared(params: Sequence[Mapping[str, object]], values: Sequence[float
         ms_within = (total - between) / (n - k)
         result[name] = max(0.0, (between - (k - 1) * ms_within) / (total + ms_within))
     return dict(sorted(result.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+@dataclass(frozen=True)
+class ExpectedMax:
+    """Expected best of ``n`` tuning trials and its standard deviation (Dodge et al. 2019)."""
+
+    n: int
+    mean: float
+    sd: float
+
+
+def expected_max(values: Sequence[float], *, maximize: bool = True) -> list[ExpectedMax]:
+    """The expected best score of ``n`` trials drawn with replacement from ``values``, ``n = 1..len``.
+
+    Dodge et al. 2019 ("Show your work", EMNLP), Eq. 1: with the N scores sorted so that the best is
+    last, ``P(best of n = v_(i)) = (i/N)^n - ((i-1)/N)^n``; the mean and variance follow from it. It
+    assumes independent draws (a random sampler). Worked example: scores 1, 2, 3, n = 2: the
+    probabilities are 1/9, 3/9, 5/9, so E = (1 + 6 + 15)/9 = 2.444 and sd = sqrt(58/9 - 2.444²) = 0.685.
+    """
+    ordered = sorted(values, reverse=not maximize)
+    total = len(ordered)
+    out = []
+    for n in range(1, total + 1):
+        probs = [(i / total) ** n - ((i - 1) / total) ** n for i in range(1, total + 1)]
+        mean = sum(p * v for p, v in zip(probs, ordered, strict=True))
+        second = sum(p * v * v for p, v in zip(probs, ordered, strict=True))
+        out.append(ExpectedMax(n, mean, math.sqrt(max(second - mean * mean, 0.0))))
+    return out

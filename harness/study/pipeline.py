@@ -231,7 +231,11 @@ def planned_configs(experiment: Experiment) -> list[TrainConfig]:
     """The training configs a study will run, as far as known before it starts: ``[train]``, each
     arm's (untrained arms aside), and with ``batching``/``negatives`` searched every choice."""
     configs = [experiment.trial_config({})]
-    configs += [experiment.trial_config(a.overrides()) for a in experiment.ablation.arms if not a.untrained]
+    configs += [
+        experiment.trial_config(experiment.arm_overrides(a.name))
+        for a in experiment.ablation.arms
+        if not a.untrained
+    ]
     for field in ("batching", "negatives"):
         spec = experiment.search_space.get(field)
         for choice in getattr(spec, "choices", None) or []:

@@ -360,7 +360,7 @@ def model_names(experiment: Experiment) -> list[str]:
     from harness.guides import GUIDES
 
     names = {experiment.student}
-    arms = [experiment.arm(a).overrides() for a in trained_arms(experiment)] or [{}]
+    arms = [experiment.arm_overrides(a) for a in trained_arms(experiment)] or [{}]
     for overrides in arms:
         guide = experiment.trial_config(overrides).guide
         if guide and guide not in GUIDES:

@@ -62,7 +62,7 @@ def suggest(trial: optuna.trial.BaseTrial, experiment: Experiment) -> tuple[str 
     if arms:
         arm = trial.suggest_categorical("arm", arms)
         seed = trial.suggest_categorical("seed", experiment.ablation.seeds)
-        return arm, seed, {**experiment.arm(arm).overrides(), "seed": seed}
+        return arm, seed, {**experiment.arm_overrides(arm), "seed": seed}
     overrides: dict[str, Any] = {}
     for name, spec in experiment.search_space.items():
         if isinstance(spec, CategoricalParam):

@@ -1,0 +1,209 @@
+"""The report's tuning section: each arm's search, the chosen settings, expected-maximum curves, the cost.
+
+A ``[tuning]`` study (``harness.config.tuning``) searches every tuned arm with the same number of
+trials on a validation suite disjoint from the final one, then confirms each arm's best setting on
+the ablation's seeds. The section shows, per arm, the space, the budget, every tuning trial and the
+chosen setting; the expected best validation score as a function of the number of trials (Dodge et
+al. 2019, ``harness.report.stats.expected_max``), so a reader sees whether an arm's lead depends on
+the budget; and what the tuning cost, against the confirmation alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.report.plots import Figure, arm_colors, new_figure, png_bytes
+from harness.report.stats import ExpectedMax, expected_max
+from harness.report.tables import Cell, Table
+from harness.results import StudyResults, TunedArm, TuningRecord
+
+COST_TARGET = 1.5
+"""A tuned study should cost at most this many times the untuned one at the same confirmation seeds."""
+
+
+@dataclass
+class TuningSection:
+    """What the templates show under "Tuning"."""
+
+    text: list[str]
+    tables: list[Table] = field(default_factory=list)
+    figure: Figure | None = None
+
+
+def tuning_section(results: StudyResults) -> TuningSection | None:
+    """The tuning section of a study with a tuning record, else None."""
+    record = results.tuning
+    if record is None:
+        return None
+    text = [_setup(record), *_cost(results, record)]
+    tables = [_arms_table(record), _curve_table(record), _trials_table(record)]
+    return TuningSection(text, tables, expected_max_figure(record))
+
+
+def _setup(record: TuningRecord) -> str:
+    steps = (
+        f"{record.max_steps} optimizer steps each" if record.max_steps else "as long as a confirmation trial"
+    )
+    every = (
+        f", scored every {record.eval_every_steps} steps for the pruner" if record.eval_every_steps else ""
+    )
+    follow = "; ".join(f"`{a}` takes `{b}`'s setting" for a, b in record.followers.items())
+    return (
+        f"Each tuned arm was searched with the same budget, {record.budget} trials ({record.sampler} sampler, "
+        f"{record.pruner} pruner; pruned trials count), on suite `{record.suite}`, which shares no task with the "
+        f"final suite: settings were never chosen on final scores. Every tuning trial trained at seed "
+        f"{record.seed}, not a confirmation seed, for {steps}{every}. The best COMPLETE trial of each arm is "
+        "its chosen setting; the contrasts above are the confirmation of these settings on fresh seeds."
+        + (f" Followers: {follow}." if follow else "")
+    )
+
+
+def _scores(arm: TunedArm) -> list[float]:
+    """An arm's tuning scores for the curves: COMPLETE trials' final scores, pruned trials' last ones."""
+    out = []
+    for t in arm.trials:
+        if t.state == "COMPLETE" and t.value is not None:
+            out.append(t.value)
+        elif t.state == "PRUNED" and t.last_value is not None:
+            out.append(t.last_value)
+    return out
+
+
+def curves(record: TuningRecord) -> dict[str, list[ExpectedMax]]:
+    """Arm -> its expected-maximum curve over its tuning scores."""
+    maximize = record.direction == "maximize"
+    return {a.arm: expected_max(_scores(a), maximize=maximize) for a in record.arms if _scores(a)}
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _setting(values: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k} = {_fmt(v)}" for k, v in (values or {}).items()) or "—"
+
+
+def _space(space: dict[str, dict[str, Any]]) -> str:
+    parts = []
+    for key, spec in space.items():
+        if spec.get("type") == "categorical":
+            parts.append(f"{key} ∈ {{{', '.join(map(_fmt, spec['choices']))}}}")
+        else:
+            scale = ", log" if spec.get("log") else ""
+            parts.append(f"{key} ∈ [{_fmt(spec['low'])}, {_fmt(spec['high'])}{scale}]")
+    return "; ".join(parts)
+
+
+def _arms_table(record: TuningRecord) -> Table:
+    rows = []
+    for arm in record.arms:
+        states = [t.state for t in arm.trials]
+        seconds = sum(t.seconds or 0.0 for t in arm.trials)
+        rows.append([
+            Cell(arm.arm, numeric=False), Cell(_space(arm.space), numeric=False),
+            Cell(f"{states.count('COMPLETE')} / {states.count('PRUNED')} / {states.count('FAIL')}"),
+            Cell(_setting(arm.chosen), numeric=False),
+            Cell("—" if arm.chosen_value is None else f"{100 * arm.chosen_value:.2f}"),
+            Cell("—" if arm.chosen_trial is None else str(arm.chosen_trial)), Cell(f"{seconds:.0f}"),
+        ])  # fmt: skip
+    columns = ["Arm", "Search space", "Complete / pruned / failed", "Chosen setting",
+               f"Tuning score ({record.suite})", "Chosen trial", "Tuning wall (s)"]  # fmt: skip
+    notes = [
+        "Tuning score: mean main score ×100 over the tuning suite's tasks at the end of the chosen trial. "
+        "The arm's fixed settings (not searched) are in the Trials table's configuration and the experiment file."
+    ]
+    return Table("tuning-arms", "Tuning: spaces, budgets and chosen settings", columns, rows, notes)
+
+
+def _curve_table(record: TuningRecord) -> Table:
+    found = curves(record)
+    arms = list(found)
+    longest = max((len(c) for c in found.values()), default=0)
+    rows = []
+    for n in range(1, longest + 1):
+        row = [Cell(str(n))]
+        for arm in arms:
+            point = found[arm][n - 1] if n <= len(found[arm]) else None
+            row.append(Cell("—" if point is None else f"{100 * point.mean:.2f} ± {100 * point.sd:.2f}"))
+        rows.append(row)
+    notes = [
+        "Expected best tuning score ×100 (± its standard deviation) of n trials drawn with replacement from an "
+        "arm's tuning trials (Dodge et al. 2019, Eq. 1). It assumes independent draws, which the random "
+        "sampler gives; a pruned trial enters with its last intermediate score (it was stopped because that "
+        "score was poor). Where the curves cross, which arm leads depends on the tuning budget."
+    ]
+    columns = ["Trials n", *(f"{a}: E[best of n]" for a in arms)]
+    return Table("tuning-curves", "Tuning: expected best score by budget", columns, rows, notes)
+
+
+def _trials_table(record: TuningRecord) -> Table:
+    rows = []
+    for arm in record.arms:
+        for t in arm.trials:
+            chosen = t.number == arm.chosen_trial
+            last = "—" if t.last_value is None else f"{100 * t.last_value:.2f} (step {t.last_step})"
+            rows.append([
+                Cell(arm.arm, numeric=False), Cell(str(t.number)),
+                Cell(t.state, numeric=False, kind=f"state-{t.state}"), Cell(_setting(t.params), numeric=False),
+                Cell("—" if t.value is None else f"{100 * t.value:.2f}", best=chosen), Cell(last),
+                Cell("—" if t.seconds is None else f"{t.seconds:.0f}"), Cell(t.error, numeric=False),
+            ])  # fmt: skip
+    columns = ["Arm", "#", "State", "Setting", "Tuning score", "Last intermediate", "Wall (s)", "Note"]
+    notes = ["Bold: each arm's chosen trial (its best COMPLETE tuning score)."]
+    return Table("tuning-trials", "Tuning: every trial", columns, rows, notes)
+
+
+def _cost(results: StudyResults, record: TuningRecord) -> list[str]:
+    """The cost sentence: tuning + confirmation wall time against the confirmation alone."""
+    tuning = sum(t.seconds or 0.0 for a in record.arms for t in a.trials)
+    confirmation = [
+        r.trial.wall_seconds for r in results.trials if r.trial.state == "COMPLETE" and r.trial.wall_seconds
+    ]
+    if not confirmation:
+        return [
+            f"Cost: the tuning trials took {tuning:.0f} s of wall time; no confirmation trial is complete yet."
+        ]
+    done = sum(confirmation)
+    ratio = (tuning + done) / done
+    trials = sum(len(a.trials) for a in record.arms)
+    line = (
+        f"Cost: {trials} tuning trials took {tuning:.0f} s and {len(confirmation)} confirmation trials "
+        f"{done:.0f} s (wall time, training and scoring, one process): the tuned study cost **{ratio:.2f}×** "
+        f"an untuned one with the same confirmation seeds (target ≤ {COST_TARGET}×)."
+    )
+    if ratio <= COST_TARGET:
+        return [line]
+    per_trial = tuning / max(trials, 1)
+    within = int((COST_TARGET - 1) * done / per_trial) if per_trial else 0
+    return [
+        line,
+        f"Above {COST_TARGET}×: a tuning trial cost {per_trial:.0f} s on average against "
+        f"{done / len(confirmation):.0f} s for a confirmation trial; at that price {within} tuning trials in all "
+        f"({within // max(len(record.arms), 1)} per arm) fit the target. Fewer steps per tuning trial "
+        "(`[tuning] max_steps`), an earlier pruner (`eval_every_steps`) or a smaller tuning suite lower the price.",
+    ]
+
+
+def expected_max_figure(record: TuningRecord) -> Figure | None:
+    """Lines: each arm's expected best tuning score by budget, with a ±1 sd band."""
+    found = curves(record)
+    if not found:
+        return None
+    fig, ax = new_figure()
+    colors = arm_colors(list(found))
+    for arm, curve in found.items():
+        n = [p.n for p in curve]
+        mean = [100 * p.mean for p in curve]
+        ax.plot(n, mean, marker="o", color=colors[arm], label=arm)
+        low = [100 * (p.mean - p.sd) for p in curve]
+        high = [100 * (p.mean + p.sd) for p in curve]
+        ax.fill_between(n, low, high, color=colors[arm], alpha=0.15, linewidth=0)
+    ax.set_xlabel("tuning trials n")
+    ax.set_ylabel(f"expected best score ×100 ({record.suite})")
+    ax.legend(loc="lower right")
+    caption = (
+        "Expected best tuning score of n trials per arm (Dodge et al. 2019), band ±1 sd; independent draws "
+        "assumed, pruned trials at their last intermediate score."
+    )
+    return Figure("tuning_expected_max", "Tuning: expected best score by budget", caption, png_bytes(fig))

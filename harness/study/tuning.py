@@ -1,0 +1,187 @@
+"""The tuning stage of a ``[tuning]`` study: each tuned arm searched in turn, its best setting chosen.
+
+``run_tuning`` runs (or resumes) every tuned arm's search as an Optuna study of its own
+(``harness.config.tuning.tuning_experiment``: same data, the arm's space, ``trials`` trials at the
+tuning seed, scored on the tuning suite only) in ``runs/<study>/tuning/`` and the study's storage.
+It writes ``runs/<study>/tuning.json`` (a ``TuningRecord``) after each arm and returns it; the
+confirmation (``harness.config.tuning.with_tuned``) then runs each arm's chosen setting on the
+ablation's seeds. ``restore_tuning`` puts a report's tuning trials back into fresh studies, so a
+study continued with ``--from-report`` chooses the same settings without training them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from harness.config import Experiment
+from harness.config.tuning import arm_space, tuned_arms, tuning_experiment
+from harness.errors import UserError
+from harness.results import (
+    TUNING_FILE,
+    StudyManifest,
+    TunedArm,
+    TuningRecord,
+    TuningTrial,
+    read_record,
+    write_record,
+)
+from harness.study.runner import Pipeline, open_study, run_study
+from harness.study.storage import make_storage
+from harness.study.trial import param_distributions
+
+TUNING_DIR = "tuning"
+"""The folder of a study's tuning searches, ``runs/<study>/tuning/<study>.tune.<arm>/``."""
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def run_tuning(
+    experiment: Experiment,
+    make_pipeline: Callable[[Experiment], Pipeline],
+    *,
+    runs_dir: Path,
+    storage: str | None = None,
+    progress: bool = True,
+    manifest: StudyManifest | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TuningRecord:
+    """Runs or resumes each tuned arm's search and returns the record with every arm's chosen setting.
+
+    Raises:
+        UserError: an arm none of whose tuning trials completed (all pruned or failed).
+    """
+    folder = runs_dir / experiment.study.name
+    arms: list[TunedArm] = []
+    for arm in tuned_arms(experiment):
+        sub = tuning_experiment(experiment, arm)
+        base = (manifest or StudyManifest(study=sub.study.name)).model_copy(update={"study": sub.study.name})
+        study = run_study(
+            sub,
+            make_pipeline(sub),
+            runs_dir=folder / TUNING_DIR,
+            storage=storage,
+            progress=progress,
+            manifest=base,
+            log=log,
+        )
+        arms.append(tuned_arm(experiment, arm, study.get_trials(deepcopy=False)))
+        write_record(folder / TUNING_FILE, tuning_record(experiment, arms))
+    record = tuning_record(experiment, arms)
+    for one in record.arms:
+        if one.chosen is None:
+            raise UserError(
+                f"[tuning] arm {one.arm!r}: none of its {len(one.trials)} tuning trials completed (pruned or "
+                "failed); loosen tuning.pruner or tuning.pruner_params and run again"
+            )
+    return record
+
+
+def tuning_record(experiment: Experiment, arms: list[TunedArm]) -> TuningRecord:
+    """The record of the tuning stage with the arms searched so far."""
+    tuning = experiment.tuning
+    assert tuning is not None, "tuning_record needs a [tuning] section"
+    return TuningRecord(
+        suite=tuning.label,
+        budget=tuning.trials,
+        seed=tuning.seed,
+        sampler=tuning.sampler,
+        pruner=tuning.pruner,
+        max_steps=tuning.max_steps,
+        eval_every_steps=tuning.eval_every_steps,
+        direction=experiment.study.direction,
+        arms=arms,
+        followers={a.name: a.follows for a in experiment.ablation.arms if a.follows is not None},
+    )
+
+
+def tuned_arm(experiment: Experiment, arm: str, trials: list[FrozenTrial]) -> TunedArm:
+    """Arm ``arm``'s search from its Optuna trials: every finished trial and the best COMPLETE one."""
+    rows = [_tuning_trial(t) for t in trials if t.state in _FINISHED]
+    complete = [t for t in rows if t.state == "COMPLETE" and t.value is not None]
+    sign = 1.0 if experiment.study.direction == "maximize" else -1.0
+    best = max(complete, key=lambda t: (sign * (t.value or 0.0), -t.number), default=None)
+    return TunedArm(
+        arm=arm,
+        study=tuning_experiment(experiment, arm).study.name,
+        space={k: v.model_dump() for k, v in arm_space(experiment, arm).items()},
+        fixed=experiment.arm_overrides(arm),
+        trials=rows,
+        chosen=dict(best.params) if best else None,
+        chosen_trial=best.number if best else None,
+        chosen_value=best.value if best else None,
+    )
+
+
+def _tuning_trial(t: FrozenTrial) -> TuningTrial:
+    last_step = max(t.intermediate_values) if t.intermediate_values else None
+    seconds = t.user_attrs.get("wall_seconds")
+    if seconds is None and t.datetime_start and t.datetime_complete:
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+    return TuningTrial(
+        number=int(t.user_attrs.get("restored_from", t.number)),
+        state=t.state.name,
+        params=dict(t.params),
+        value=t.value if t.state == TrialState.COMPLETE else None,
+        last_step=last_step,
+        last_value=t.intermediate_values[last_step] if last_step is not None else None,
+        seconds=seconds,
+        error=str(t.user_attrs.get("error") or ""),
+    )
+
+
+def read_tuning(report_dir: Path) -> TuningRecord | None:
+    """The tuning record a report (``inputs/tuning.json``) or run folder (``tuning.json``) holds."""
+    for path in (report_dir / "inputs" / TUNING_FILE, report_dir / TUNING_FILE):
+        if path.exists():
+            return read_record(path, TuningRecord)
+    return None
+
+
+def restore_tuning(experiment: Experiment, record: TuningRecord, runs_dir: Path, storage: str | None) -> int:
+    """Adds a report's finished tuning trials to each arm's search that has none yet; returns how many.
+
+    Restored trials keep their parameters, state, last intermediate score and wall time, so the search
+    counts them against its budget and the same setting is chosen.
+    """
+    added = 0
+    for one in record.arms:
+        if one.arm not in tuned_arms(experiment):
+            raise UserError(
+                f"--from-report: arm {one.arm!r} was tuned there and is not tuned by this experiment"
+            )
+        sub = tuning_experiment(experiment, one.arm)
+        folder = runs_dir / experiment.study.name / TUNING_DIR / sub.study.name
+        folder.mkdir(parents=True, exist_ok=True)
+        study = open_study(sub, make_storage(storage or sub.study.storage, folder), create=True)
+        if study.get_trials(deepcopy=False):
+            continue
+        distributions = param_distributions(sub)
+        for trial in one.trials:
+            if trial.state in ("COMPLETE", "PRUNED"):
+                study.add_trial(_frozen(trial, distributions))
+                added += 1
+    return added
+
+
+def _frozen(trial: TuningTrial, distributions: dict[str, Any]) -> FrozenTrial:
+    unknown = sorted(set(trial.params) - set(distributions))
+    if unknown:
+        raise UserError(
+            f"--from-report: tuning trial {trial.number} searched {unknown}, not in this experiment's space"
+        )
+    intermediate = {trial.last_step: trial.last_value} if trial.last_step is not None else {}
+    attrs: dict[str, Any] = {"wall_seconds": trial.seconds, "restored_from": trial.number}
+    if trial.error:
+        attrs["error"] = trial.error
+    return optuna.trial.create_trial(
+        state=TrialState[trial.state],
+        value=trial.value,
+        params=trial.params,
+        distributions={k: distributions[k] for k in trial.params},
+        user_attrs=attrs,
+        intermediate_values=intermediate,
+    )

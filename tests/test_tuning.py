@@ -1,0 +1,283 @@
+"""Per-arm tuning (``[tuning]``): the configs it builds, its checks, a whole tuned study with fakes, the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from test_study import ARMS, scores
+
+from harness.config import Experiment, validate_experiment
+from harness.config.load import ConfigError
+from harness.config.tuning import tuned_arms, tuning_experiment, with_tuned
+from harness.masking import STRATEGIES
+from harness.masking.controls import gist_counts
+from harness.masking.strategy import Candidates, eligible
+from harness.report import build_report, load_study_dir, render_files
+from harness.report.inputs import load_report_dir
+from harness.report.stats import expected_max
+from harness.results import RunRecord
+from harness.study import run_study
+from harness.study.tuning import read_tuning, restore_tuning, run_tuning
+
+LR = {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}
+
+
+def document(**sections) -> dict:
+    data = {
+        "study": {"name": "tuned", "heartbeat_interval_s": 1, "grace_period_s": 3},
+        "model": {"pair": "all-minilm-l6__all-mpnet-base"},
+        "data": {"mixture": "mini-medi"},
+        "train": {"batch_size": 4, "max_steps": 4, "eval_every_steps": 1},
+        "objective": {"suite": "dev"},
+        "final": {"suite": "offline-sts"},
+        "ablation": {
+            "seeds": [0, 1],
+            "baseline": "infonce",
+            "arms": [
+                *ARMS,
+                {
+                    "name": "random",
+                    "strategy": "random",
+                    "strategy_params": {"match": "gist"},
+                    "follows": "gist",
+                },
+            ],
+        },
+        "tuning": {"trials": 6, "max_steps": 2, "space": {"lr": LR}},
+    }
+    data.update(sections)
+    return data
+
+
+def experiment(**sections) -> Experiment:
+    return validate_experiment(document(**sections))
+
+
+class PeakedPipeline:
+    """Trains nothing: quality peaks at lr = 1e-2 (gist a little higher); it records the suites scored."""
+
+    def __init__(self) -> None:
+        self.in_domain_tasks: list[str] = []
+        self.fits: list[dict] = []
+        self.suites: list[str] = []
+
+    def prepare(self) -> None:
+        pass
+
+    def fit(self, config, report):
+        self.fits.append(config.model_dump())
+        quality = 0.6 + 0.05 * (config.strategy == "gist") - 0.02 * (math.log10(config.lr) + 2) ** 2
+        for step in range(1, (config.max_steps or 1) + 1):
+            report(quality * step / (config.max_steps or 1), step)
+        return quality, RunRecord(steps=config.max_steps, train_seconds=0.01)
+
+    def score(self, model, suite):
+        self.suites.append(suite.suite)
+        return scores(0.3 if model == "student" else model, suite)
+
+    def load_student(self):
+        return "student"
+
+
+def tune_and_confirm(exp: Experiment, runs: Path, pipelines: list[PeakedPipeline]):
+    def make(sub):
+        pipelines.append(PeakedPipeline())
+        return pipelines[-1]
+
+    record = run_tuning(exp, make, runs_dir=runs, progress=False)
+    confirmed = with_tuned(exp, record.chosen)
+    pipelines.append(PeakedPipeline())
+    run_study(confirmed, pipelines[-1], runs_dir=runs, progress=False)
+    return record, confirmed
+
+
+def test_tuning_experiment_searches_one_arm_at_the_tuning_seed_without_a_final_suite():
+    exp = experiment()
+    assert tuned_arms(exp) == ["infonce", "gist"]  # the follower and the untrained arm are not tuned
+    sub = tuning_experiment(exp, "gist")
+    assert sub.study.name == "tuned.tune.gist" and sub.study.n_trials == 6 and sub.study.sampler == "random"
+    assert sub.final is None and sub.objective.suite == "dev" and not sub.ablation.arms
+    assert list(sub.search_space) == ["lr"] and sub.ablation.seeds == [1000]
+    assert (sub.train.strategy, sub.train.max_steps, sub.train.seed) == ("gist", 2, 1000)
+
+
+def test_a_follower_takes_its_leaders_tuned_setting_and_margin_but_keeps_its_strategy():
+    exp = experiment(
+        tuning={
+            "trials": 2,
+            "space": {"lr": LR},
+            "arm_space": {"gist": {"margin": {"type": "float", "low": 0, "high": 0.2}}},
+        }
+    )
+    tuned = with_tuned(exp, {"gist": {"lr": 0.003, "margin": 0.1}, "infonce": {"lr": 0.02}})
+    follower = tuned.trial_config(tuned.arm_overrides("random"))
+    assert follower.strategy == "random" and follower.lr == 0.003
+    assert dict(follower.strategy_params) == {"match": "gist", "margin": 0.1, "margin_strategy": "absolute"}
+    assert tuned.trial_config(tuned.arm_overrides("infonce")).lr == 0.02
+    untuned = exp.trial_config(exp.arm_overrides("random"))
+    assert untuned.lr == exp.train.lr and dict(untuned.strategy_params)["margin"] == 0.0  # gist's default
+
+
+def test_random_matched_to_gist_drops_at_the_margin_it_is_given():
+    torch.manual_seed(0)
+    b, n = 16, 48
+    guide = torch.rand(b, n)
+    candidates = Candidates(
+        student=torch.rand(b, n),
+        student_pos=torch.rand(b, 1),
+        guide=guide,
+        guide_pos=guide[:, :1],
+        positive=torch.zeros(b, n, dtype=torch.bool),
+        generator=torch.Generator().manual_seed(1),
+    )
+    candidates.positive[:, 0] = True
+    rates = []
+    for margin in (0.0, 0.3):
+        gist = int(gist_counts(candidates, margin=margin).sum()) / int(eligible(candidates).sum())
+        fresh = dataclasses.replace(candidates, generator=torch.Generator().manual_seed(1))
+        mask = STRATEGIES.get("random").fn(fresh, rate=0.1, match="gist", margin=margin, margin_strategy=None)
+        rates.append((gist, int(mask.sum()) / int(eligible(candidates).sum())))
+    assert rates[1][0] > rates[0][0] + 0.1  # the margin changes GIST's rate, and the control follows it
+    for gist, random in rates:
+        assert random == pytest.approx(gist, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "says"),
+    [
+        ({"tuning": {"trials": 0, "space": {"lr": LR}}}, "tuning.trials", "greater than or equal to 1"),
+        (
+            {"tuning": {"trials": 3, "space": {"strategy_params.margin": LR}}},
+            "tuning.space.strategy_params.margin",
+            "arm 'infonce': strategy 'none' has no parameter 'margin'",
+        ),
+        (
+            {"tuning": {"trials": 3, "suite": "offline-sts", "space": {"lr": LR}}},
+            "tuning.suite",
+            "overlaps the final suite 'offline-sts'",
+        ),
+        (
+            {"tuning": {"trials": 3, "suite": "offline-all", "tasks": ["local:STS12"], "space": {"lr": LR}}},
+            "tuning.suite",
+            "local:STS12",
+        ),
+        (
+            {"tuning": {"trials": 3, "seed": 1, "space": {"lr": LR}}},
+            "tuning.seed",
+            "also a confirmation seed",
+        ),
+        ({"tuning": {"trials": 3}}, "tuning.space", "has nothing to tune"),
+        (
+            {"tuning": {"trials": 3, "arms": ["random"], "space": {"lr": LR}}},
+            "tuning.arms.0",
+            "not a trained arm that follows none",
+        ),
+    ],
+)
+def test_bad_tuning_sections_get_one_line_errors(change, where, says):
+    with pytest.raises(ConfigError) as caught:
+        validate_experiment(document(**change), source="tuned.toml")
+    lines = [line for line in str(caught.value).splitlines() if where in line]
+    assert lines and says in lines[0], str(caught.value)
+
+
+def test_the_dev_suite_is_accepted_against_every_local_final_suite():
+    for final in ("offline-all", "offline-lite", "offline-sts", "offline-mteb"):
+        validate_experiment(document(final={"suite": final}))
+
+
+def test_follows_must_name_a_trained_leader():
+    arms = [*ARMS, {"name": "random", "strategy": "random", "follows": "nope"}]
+    with pytest.raises(ConfigError, match="no trained arm named 'nope'"):
+        validate_experiment(document(ablation={"seeds": [0], "baseline": "infonce", "arms": arms}))
+
+
+def test_a_bad_tuning_section_writes_nothing(tmp_path, monkeypatch):
+    import tomli_w
+
+    from harness.cli import main
+
+    path = tmp_path / "tuned.toml"
+    path.write_bytes(tomli_w.dumps(document(tuning={"trials": 0, "space": {"lr": LR}})).encode())
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(path), "--runs-dir", str(tmp_path / "runs")]) != 0
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_tuned_study_chooses_on_the_tuning_suite_and_confirms_on_fresh_seeds(tmp_path):
+    exp = experiment()
+    pipelines: list[PeakedPipeline] = []
+    record, confirmed = tune_and_confirm(exp, tmp_path / "runs", pipelines)
+
+    assert [a.arm for a in record.arms] == ["infonce", "gist"]
+    for arm in record.arms:
+        assert len(arm.trials) == 6  # the same budget for each arm (pruned trials count)
+        best = max((t for t in arm.trials if t.state == "COMPLETE"), key=lambda t: t.value)
+        assert arm.chosen == best.params and arm.chosen_trial == best.number
+    tuning_fits = [f for p in pipelines[:-1] for f in p.fits]
+    assert {f["seed"] for f in tuning_fits} == {1000} and {f["max_steps"] for f in tuning_fits} == {2}
+    assert {s for p in pipelines[:-1] for s in p.suites} == {"dev"}  # never the final suite
+
+    final = load_study_dir(tmp_path / "runs" / "tuned")
+    lr = {t.trial.arm: t.trial.config["lr"] for t in final.trials}
+    assert lr["gist"] == record.chosen["gist"]["lr"] and lr["random"] == lr["gist"]
+    assert lr["infonce"] == record.chosen["infonce"]["lr"]
+    assert {t.trial.seed for t in final.trials} == {0, 1}
+    assert final.tuning is not None and final.tuning.chosen == record.chosen
+    assert len(final.declarations) == 1  # declared once, before the first tuning trial
+
+    report = build_report(final)
+    assert report.tuning is not None
+    text = render_files(report)["README.md"].decode()
+    for piece in (
+        "## Tuning",
+        "expected best score by budget",
+        "Chosen setting",
+        "an untuned one with the same confirmation seeds",
+    ):
+        assert piece in text
+    assert any(f.name == "tuning_expected_max" for f in report.figures)
+
+
+def test_rerunning_a_tuned_study_trains_nothing_again(tmp_path):
+    exp = experiment()
+    first, _ = tune_and_confirm(exp, tmp_path / "runs", [])
+    again: list[PeakedPipeline] = []
+    second, _ = tune_and_confirm(exp, tmp_path / "runs", again)
+    assert second.chosen == first.chosen and not [f for p in again for f in p.fits]
+
+
+def test_from_report_restores_the_tuning_trials_and_chooses_the_same(tmp_path):
+    exp = experiment()
+    record, _ = tune_and_confirm(exp, tmp_path / "runs", [])
+    report_dir = tmp_path / "report"
+    report_dir.mkdir()
+    for name, data in render_files(build_report(load_study_dir(tmp_path / "runs" / "tuned"))).items():
+        (report_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (report_dir / name).write_bytes(data)
+    stored = read_tuning(report_dir)
+    assert stored == load_report_dir(report_dir).results.tuning == record
+
+    fresh = tmp_path / "fresh"
+    assert restore_tuning(exp, stored, fresh, None) == sum(len(a.trials) for a in record.arms)
+    pipelines: list[PeakedPipeline] = []
+    again = run_tuning(
+        exp, lambda sub: pipelines.append(PeakedPipeline()) or pipelines[-1], runs_dir=fresh, progress=False
+    )
+    assert again.chosen == record.chosen and not [f for p in pipelines for f in p.fits]
+    assert [t.number for t in again.arms[0].trials] == [t.number for t in record.arms[0].trials]
+
+
+def test_expected_max_follows_dodge_et_al():
+    curve = expected_max([1.0, 2.0, 3.0])
+    assert [p.n for p in curve] == [1, 2, 3]
+    assert curve[0].mean == pytest.approx(2.0)  # one draw: the mean
+    assert curve[1].mean == pytest.approx(22 / 9) and curve[1].sd == pytest.approx(
+        math.sqrt(58 / 9 - (22 / 9) ** 2)
+    )
+    assert curve[0].mean < curve[1].mean < curve[2].mean < 3.0
+    assert expected_max([1.0, 2.0, 3.0], maximize=False)[1].mean == pytest.approx(4 - 22 / 9)
