@@ -164,3 +164,30 @@ def test_a_failed_trial_of_a_removed_seed_is_refused_by_name(tmp_path: Path):
     study = _run(tmp_path / "runs", experiment("fake"), pipeline)
     assert sorted(c["seed"] for c in pipeline.fits) == [1, 1]
     assert [t.state.name for t in study.trials].count("COMPLETE") == 4
+
+
+def test_a_study_stopped_mid_trial_restores_and_runs_only_what_it_lacks(tmp_path: Path):
+    class Stopped(FakePipeline):
+        def fit(self, config, report):
+            if len(self.fits) == 1:
+                raise KeyboardInterrupt  # Ctrl-C during the second trial
+            return super().fit(config, report)
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "old-runs", experiment("fake"), Stopped())
+    report = write_report(tmp_path / "old-runs" / "fake", tmp_path / "reports" / "fake")
+    # Trial 0 COMPLETE, trial 1 stopped RUNNING (comes back FAIL), trials 2-3 never started (left out).
+    assert restore_study(experiment("fake"), report, tmp_path / "runs" / "fake", None) == 2
+    study = optuna.load_study(
+        study_name="fake", storage=f"sqlite:///{tmp_path / 'runs' / 'fake' / 'optuna.db'}"
+    )
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"]
+    assert study.trials[1].user_attrs["error"] == f"still RUNNING in {report}; re-queued"
+    pipeline = FakePipeline()
+    study = _run(tmp_path / "runs", experiment("fake"), pipeline)
+    assert sorted((c["strategy"], c["seed"]) for c in pipeline.fits) == [
+        ("gist", 0),
+        ("gist", 1),
+        ("none", 1),
+    ]
+    assert [t.state.name for t in study.trials].count("COMPLETE") == 4

@@ -58,8 +58,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.report import build_report, render_files  # matplotlib/scipy only when reporting
     from harness.report.inputs import is_report_dir, load_report_dir
+    from harness.report.interim import is_interim_dir
 
     report_toml, recovered, look_time = "", None, None
+    if is_interim_dir(args.source):
+        raise UserError(
+            f"{args.source}: an interim record (no contrasts, not a look); continue the study with "
+            "gist-harness run EXPERIMENT --from-report, then report its run folder"
+        )
     if "://" in args.source:
         if not args.study:
             raise UserError(f"{args.source}: a storage URL needs --study NAME")

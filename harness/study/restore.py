@@ -16,12 +16,17 @@ same data files); anything else is a one-line error and nothing is written. Trai
 part of a report: restored trials have no ``model/`` folder. The report's declarations and looks
 (:mod:`harness.report.looks`) come back too, so seeds added since are a new declaration and the next
 report a new look.
+
+An interim record (``gist-harness interim``, :mod:`harness.report.interim`) holds the same inputs and
+restores the same way; it was no look, so the first report of the study that goes on from it is the
+study's first look (or the one after the looks it carried).
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -64,7 +69,7 @@ def restore_study(
 
     Args:
         experiment: the experiment that goes on (its seeds or arms may have grown since the report).
-        report_dir: a report folder with its own inputs.
+        report_dir: a report folder with its own inputs, or an interim record.
         study_dir: ``runs/<study>/``; must not hold a study yet.
         storage: the Optuna storage URL (None: SQLite in ``study_dir``); the study must not exist there.
         data_checksums: sha256 of the data files this run reads; a file the report's run read with
@@ -79,9 +84,10 @@ def restore_study(
     """
     if not is_report_dir(report_dir):
         raise UserError(
-            f"--from-report {report_dir}: not a report folder (no inputs/manifest.json and results.csv)"
+            f"--from-report {report_dir}: not a report folder or interim record (no inputs/manifest.json "
+            "and results.csv)"
         )
-    results = load_report_dir(report_dir).results
+    results = _started_only(load_report_dir(report_dir).results)
     _check_report(experiment, report_dir, results, data_checksums or {})
     if (study_dir / "manifest.json").exists() or any(study_dir.glob("trial-*")):
         raise UserError(
@@ -136,6 +142,19 @@ def _storage(experiment: Experiment, url: str, study_dir: Path) -> Any:
     )
 
 
+def _started_only(results: StudyResults) -> StudyResults:
+    """``results`` without the last trials of the history that never started (WAITING, with no record).
+
+    A study stopped or killed mid-run keeps its queued arms and seeds as WAITING trials; they hold
+    nothing to restore, and the run enqueues their arms and seeds again.
+    """
+    recorded = {t.trial.number for t in results.trials}
+    history = list(results.manifest.history)
+    while history and history[-1].state == "WAITING" and history[-1].number not in recorded:
+        history.pop()
+    return replace(results, manifest=results.manifest.model_copy(update={"history": history}))
+
+
 def _check_report(
     experiment: Experiment,
     report_dir: Path,
@@ -183,7 +202,7 @@ def _check_report(
                 f"experiment's seeds {experiment.ablation.seeds}"
             )
         overrides = (
-            {**experiment.arm(record.arm).overrides(), "seed": record.seed}
+            {**experiment.arm_overrides(record.arm), "seed": record.seed}
             if arms
             else {**record.params, "seed": record.seed}
         )
@@ -220,7 +239,7 @@ def _frozen_trials(experiment: Experiment, report_dir: Path, results: StudyResul
             attrs["provenance"] = record.provenance.model_dump(mode="json")
         if not state.is_finished():
             state = TrialState.FAIL
-            attrs["error"] = f"still {history.state} when the report was written; re-queued"
+            attrs["error"] = f"still {record.state} in {report_dir}; re-queued"
         elif record.error is not None:
             attrs["error"] = record.error
         params = dict(history.params)
@@ -236,15 +255,18 @@ def _frozen_trials(experiment: Experiment, report_dir: Path, results: StudyResul
                     f"--from-report {report_dir}: trial {history.number} ({history.state}) has {name} = "
                     f"{value!r}, outside the experiment's {name} choices or range"
                 )
-        finished = _naive_local(history.finished)
+        # A trial that started after the history was last written has its start in its record only; one
+        # left unfinished ends, failed, where it is known to have been alive last (its start).
+        started = _naive_local(history.started or record.started)
+        finished = _naive_local(history.finished) or started
         out.append(
             FrozenTrial(
                 number=history.number,
                 state=state,
                 value=history.value if state == TrialState.COMPLETE else None,
                 values=None,
-                datetime_start=_naive_local(history.started),
-                datetime_complete=finished if state.is_finished() and finished else None,
+                datetime_start=started,
+                datetime_complete=finished,
                 params=params,
                 distributions={k: space[k] for k in params},
                 user_attrs=attrs,
