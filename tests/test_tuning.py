@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,45 @@ def test_expected_max_follows_dodge_et_al():
     )
     assert curve[0].mean < curve[1].mean < curve[2].mean < 3.0
     assert expected_max([1.0, 2.0, 3.0], maximize=False)[1].mean == pytest.approx(4 - 22 / 9)
+
+
+def test_a_tuned_study_stopped_in_its_confirmation_continues_from_an_interim_record(tmp_path):
+    from harness.cli.interim_cmd import replace_folder
+    from harness.report.interim import interim_files
+    from harness.results import StudyManifest
+    from harness.study.restore import restore_study
+
+    exp = experiment()
+    runs = tmp_path / "runs"
+    record = run_tuning(exp, lambda sub: PeakedPipeline(), runs_dir=runs, progress=False)
+    confirmed = with_tuned(exp, record.chosen)
+
+    class Stops(PeakedPipeline):
+        def fit(self, config, report):
+            if len(self.fits) == 2:
+                raise KeyboardInterrupt
+            return super().fit(config, report)
+
+    manifest = StudyManifest(study="tuned", experiment_toml="[study]\n")
+    with pytest.raises(KeyboardInterrupt):
+        run_study(confirmed, Stops(), runs_dir=runs, progress=False, manifest=manifest)
+    interim = tmp_path / "interim"
+    replace_folder(interim, interim_files(load_study_dir(runs / "tuned"), datetime.now(timezone.utc)))
+
+    fresh = tmp_path / "fresh"  # a new machine: no runs folder
+    restore_tuning(exp, read_tuning(interim), fresh, None)
+    pipelines: list[PeakedPipeline] = []
+    again = run_tuning(
+        exp, lambda sub: pipelines.append(PeakedPipeline()) or pipelines[-1], runs_dir=fresh, progress=False
+    )
+    assert again.chosen == record.chosen and not [f for p in pipelines for f in p.fits]
+    confirmed_again = with_tuned(exp, again.chosen)
+    assert restore_study(confirmed_again, interim, fresh / "tuned", None) >= 2
+    last = PeakedPipeline()
+    run_study(confirmed_again, last, runs_dir=fresh, progress=False, manifest=manifest)
+    assert len(last.fits) == 6 - 2  # 3 arms x 2 seeds, 2 done before the stop
+    done = load_study_dir(fresh / "tuned")
+    assert sorted((t.trial.arm, t.trial.seed) for t in done.trials if t.trial.state == "COMPLETE") == sorted(
+        (a, s) for a in ("infonce", "gist", "random") for s in (0, 1)
+    )
+    assert done.tuning is not None and done.tuning.chosen == record.chosen
