@@ -152,6 +152,36 @@ def test_same_conclusion_asks_whether_both_suites_find_the_same_winner_or_neithe
     assert _same_conclusion(row(0.02, None, n=1), row(0.02, None, n=1), 0.05) is None  # no test
 
 
+def test_a_declared_primary_that_cannot_be_computed_is_counted_and_named():
+    """Only gist and infonce were scored on both suites: the declared primary random_drop − infonce
+    cannot be computed, and the verdict counts it (1 of 2) and says why instead of reporting 1 of 1."""
+    from dataclasses import replace
+
+    from harness.bench.lite_validity import markdown
+
+    study = load_study_dir(FIXTURE)
+    toml = study.manifest.experiment_toml + (
+        '\n[report]\ncontrasts = [["gist", "infonce"], ["random_drop", "infonce"]]\n'
+        'primary = [["gist", "infonce"], ["random_drop", "infonce"]]\n'
+    )
+    study = replace(
+        study,
+        manifest=study.manifest.model_copy(update={"experiment_toml": toml}),
+        trials=[t for t in study.trials if t.trial.arm != "random_drop"],
+    )
+    agreement = contrast_agreement(_full(study), _lite_twin(study, {}))
+    missing = agreement[agreement.not_computed.notna()]
+    assert list(missing.contrast) == ["random_drop − infonce"] and missing.primary.all()
+    assert "no COMPLETE trial of random_drop" in missing.not_computed.iloc[0]
+    scores = _frame({B77: [0.1, 0.2, 0.3]}, {B77_LITE: [0.1, 0.2, 0.3]})
+    meta = {"full": "full", "lite": "lite", "target_rho": 0.9, "command": "c", "written": "w"}
+    timings = pd.DataFrame(columns=["model", "kind", "suite", "wall_seconds", "task_seconds", "source"])
+    text = markdown(validity(scores, "full", "lite"), {"fixture-ablation": agreement}, timings, meta)
+    assert "(mean over categories): **1 of 2** (target: all); 1 could not be computed" in text
+    assert "`fixture-ablation` random_drop − infonce (no COMPLETE trial of random_drop" in text
+    assert "| random_drop − infonce (primary) | — | 0 |" in text
+
+
 # --- gist-harness bench lite, with the scorer replaced by the fixture's scores ------------------------
 
 

@@ -151,7 +151,7 @@ def test_contrasts_of_the_fixture(index):
     settings = report_settings(None, index.arms, "infonce")
     assert settings.contrasts == [("gist", "infonce"), ("random_drop", "infonce")]
     results = contrast_results(index, settings)
-    assert [a.key for a in results.aggregates] == ["category", "task", "zero-shot"]
+    assert [a.key for a in results.aggregates] == ["category", "task", "out-of-domain"]
     for agg in results.aggregates:
         rows = [r for r in results.rows if r.aggregate.key == agg.key]
         ref = multipletests([r.delta.p for r in rows], method="holm")[1]
@@ -161,8 +161,8 @@ def test_contrasts_of_the_fixture(index):
             shared = sorted(set(a) & set(b))
             assert r.delta.p == pytest.approx(stats.ttest_rel([a[s] for s in shared], [b[s] for s in shared]).pvalue,
                                               abs=1e-9)  # fmt: skip
-    zero_shot = next(a for a in results.aggregates if a.key == "zero-shot")
-    assert "local:STSBenchmark" not in zero_shot.tasks  # the † task
+    outside = next(a for a in results.aggregates if a.key == "out-of-domain")
+    assert "local:STSBenchmark" not in outside.tasks  # the † task
 
 
 def test_declared_contrasts_and_bh_per_task(index):
@@ -206,3 +206,28 @@ def test_importances_only_for_searched_parameters():
         manifest=StudyManifest(study="a", experiment_toml="[ablation]\nseeds = [0]\n", history=history)
     )
     assert param_importances(ablation) is None  # arm × seed is fixed, not searched
+
+
+def _seeds_kept(index, seeds: set[int]):
+    """The index with only ``seeds`` of every arm."""
+    from dataclasses import replace
+
+    scores = {a: {t: {s: v for s, v in by_seed.items() if s in seeds} for t, by_seed in tasks.items()}
+              for a, tasks in index.scores.items()}  # fmt: skip
+    return replace(index, scores=scores)
+
+
+def test_the_bootstrap_note_says_what_few_seeds_cannot_cover(index):
+    """A percentile bootstrap over 2 seeds has 3 distinct seed draws (over 3: 10): the note must not claim
+    that it covers training variance, and says the seed count where it is below 5."""
+    from harness.report.contrast_tables import task_level_table
+
+    settings = report_settings(None, index.arms, "infonce")
+    two = task_level_table(contrast_results(_seeds_kept(index, {0, 1}), settings)).notes[0]
+    assert "covers both the choice of tasks and training variance" not in two
+    assert "With 2 seeds a seed draw takes one of only 3 distinct compositions" in two
+    assert "understates the seed variance" in two
+    three = task_level_table(contrast_results(index, settings)).notes[0]
+    assert "With 3 seeds a seed draw takes one of only 10 distinct compositions" in three
+    one = task_level_table(contrast_results(_seeds_kept(index, {0}), settings)).notes[0]
+    assert "With 1 seed only tasks vary" in one

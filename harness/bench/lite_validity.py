@@ -24,7 +24,7 @@ from scipy.stats import spearmanr
 from harness.report.build import with_gain_arms
 from harness.report.contrasts import contrast_results, verdict
 from harness.report.load import score_index
-from harness.report.settings import gain_arms, report_section, report_settings
+from harness.report.settings import contrast_of, gain_arms, report_section, report_settings
 from harness.results import ScoreTable, StudyResults, score_table
 
 SCORE_COLUMNS = [
@@ -199,7 +199,7 @@ def contrast_agreement(full: StudyResults, lite: StudyResults) -> pd.DataFrame:
         results[name] = contrast_results(with_gain_arms(index, gain_arms(settings.contrasts)), settings)
     primary = set(results["full"].settings.primary)
     lite_rows = {(r.contrast, r.aggregate.key): r for r in results["lite"].rows}
-    rows = []
+    rows = _not_computed(full, results)
     for f in results["full"].rows:
         li = lite_rows.get((f.contrast, f.aggregate.key))
         if li is None:
@@ -218,9 +218,32 @@ def contrast_agreement(full: StudyResults, lite: StudyResults) -> pd.DataFrame:
                 "verdict_lite": verdict(li, results["lite"].settings.alpha),
                 "same_winner": _sign(f.delta.mean) == _sign(li.delta.mean),
                 "same_conclusion": _same_conclusion(f, li, results["full"].settings.alpha),
+                "not_computed": None,
             }
         )
     return pd.DataFrame(rows)
+
+
+def _not_computed(study: StudyResults, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per declared primary contrast that either suite could not compute, with the reason.
+
+    The report layer leaves out a contrast whose arm has no COMPLETE trial among the models scored
+    (``ReportSettings.problems``); a verdict that counted only the computed ones would hide it.
+    """
+    section = report_section(study.manifest.experiment_toml)
+    if section is None:  # every arm against the baseline: only arms with trials are known
+        return []
+    declared = section.primary or (section.contrasts or []) + (section.interactions or [])
+    rows = []
+    for c in map(contrast_of, declared):
+        if all(c in r.settings.contrasts for r in results.values()):
+            continue
+        label = f"{c[0]} − {c[1]}"
+        problems = [p for r in results.values() for p in r.settings.problems if p.startswith(f"{label}: ")]
+        reason = problems[0].split(": ", 1)[1] if problems else "not computed by the report layer"
+        reason += " among the models scored on both suites"
+        rows.append({"contrast": label, "primary": True, "summary": "—", "seeds": 0, "not_computed": reason})
+    return rows
 
 
 def _conclusion(row: Any, alpha: float) -> int | None:
@@ -334,6 +357,7 @@ def _verdict_lines(result: Validity, agreements: dict[str, pd.DataFrame], meta: 
     cat = result.aggregates.set_index("aggregate").loc["mean over categories"]
     primary = [a[a.primary & (a.summary == "mean over categories")] for a in agreements.values() if len(a)]
     primary_rows = pd.concat(primary) if primary else pd.DataFrame(columns=["same_winner"])
+    missing = [(study, r) for study, a in agreements.items() if len(a) for r in _missing_rows(a)]
     met_rho = cat.rho is not None and not math.isnan(cat.rho) and cat.rho >= target
     return [
         "## Verdict against the targets",
@@ -342,9 +366,24 @@ def _verdict_lines(result: Validity, agreements: dict[str, pd.DataFrame], meta: 
         f"(target ≥ {target}: {'met' if met_rho else 'not met'}); {_share(cat.pair_agreement)} of model "
         "pairs are ordered the same way.",
         f"- Declared primary contrasts with the same winner on both suites (mean over categories): "
-        f"**{int(primary_rows.same_winner.sum())} of {len(primary_rows)}** (target: all).",
+        f"**{int(primary_rows.same_winner.astype(bool).sum())} of {len(primary_rows) + len(missing)}** "
+        f"(target: all){_missing_text(missing)}.",
         _conclusion_line(primary_rows),
     ]
+
+
+def _missing_rows(frame: pd.DataFrame) -> list[Any]:
+    """The rows of declared primary contrasts that could not be computed (``not_computed`` set)."""
+    if "not_computed" not in frame:
+        return []
+    return [r for r in frame.itertuples() if isinstance(r.not_computed, str)]
+
+
+def _missing_text(missing: list[tuple[str, Any]]) -> str:
+    if not missing:
+        return ""
+    named = "; ".join(f"`{study}` {r.contrast} ({r.not_computed})" for study, r in missing)
+    return f"; {len(missing)} could not be computed, counted as not met: {named}"
 
 
 def _rank_lines(result: Validity) -> list[str]:
@@ -400,13 +439,18 @@ def _contrast_table(frame: pd.DataFrame, full: str, lite: str) -> list[str]:
     return _table(
         ["contrast", "aggregate", "seeds", f"Δ {full}", f"Δ {lite}", f"Holm p {full}", f"Holm p {lite}",
          "same winner", "same conclusion", f"verdict {full}", f"verdict {lite}"],
-        [[r.contrast + (" (primary)" if r.primary else ""), r.summary, str(r.seeds),
-          _num(100 * r.delta_full, 2, True), _num(100 * r.delta_lite, 2, True), _num(r.p_holm_full),
-          _num(r.p_holm_lite), "yes" if r.same_winner else "**no**", _yes_no(r.same_conclusion),
-          r.verdict_full, r.verdict_lite]
-         for r in frame.itertuples()],
+        [_contrast_cells(r) for r in frame.itertuples()],
         "llrrrrrllll",
     )  # fmt: skip
+
+
+def _contrast_cells(r: Any) -> list[str]:
+    label = r.contrast + (" (primary)" if r.primary else "")
+    if isinstance(getattr(r, "not_computed", None), str):
+        return [label, "—", "0", "–", "–", "–", "–", "–", "–", f"not computed: {r.not_computed}", "–"]
+    return [label, r.summary, str(r.seeds), _num(100 * r.delta_full, 2, True), _num(100 * r.delta_lite, 2, True),
+            _num(r.p_holm_full), _num(r.p_holm_lite), _yes_no(r.same_winner), _yes_no(r.same_conclusion),
+            r.verdict_full, r.verdict_lite]  # fmt: skip
 
 
 def _timing_lines(timings: pd.DataFrame, full: str, lite: str) -> list[str]:

@@ -20,7 +20,7 @@ from harness.report.load import ScoreIndex, results_frame, score_index
 from harness.report.looks import looks_table, new_look, takes_a_look, with_looks
 from harness.report.plots import Figure, all_figures
 from harness.report.provenance import Reproducibility, reproducibility, status_line, trials_table
-from harness.report.quality import guide_table
+from harness.report.quality import guide_table, recovered_notes
 from harness.report.settings import gain_arms, report_section, report_settings
 from harness.report.tables import IN_DOMAIN_MARK, Cell, Table, arm_table, category_table, task_table
 from harness.report.tuning import TuningSection, tuning_section
@@ -198,7 +198,13 @@ def _guide(results: StudyResults, recovered: Recovered | None) -> Table:
             for row in recovered.guide_rows]  # fmt: skip
     note = ("Recovered as rendered by the original report (per-step diagnostics were not committed, so this "
             "table cannot be recomputed).")  # fmt: skip
-    return Table(table.key, table.title, recovered.guide_columns, rows, [note, *table.notes])
+    return Table(
+        table.key,
+        table.title,
+        recovered.guide_columns,
+        rows,
+        [note, *recovered_notes(recovered.guide_columns)],
+    )
 
 
 def _with_recovered(figures: list[Figure], recovered: Recovered | None) -> list[Figure]:

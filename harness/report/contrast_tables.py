@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from harness.report.contrasts import AggregateContrast, ContrastResults, verdict
 from harness.report.load import ScoreIndex
 from harness.report.tables import IN_DOMAIN_MARK, Cell, Table
@@ -101,7 +103,6 @@ def contrast_table(results: ContrastResults) -> Table:
 
 def task_level_table(results: ContrastResults) -> Table:
     """Task-level evidence per contrast and aggregate: bootstrap CI, P(arm > reference), sign test."""
-    s = results.settings
     columns = ["Contrast", "Aggregate", "Δ", "Bootstrap 95% CI (tasks × seeds)", "Resamples with Δ > 0",
                "P(arm > reference)", "Tasks won / tied / lost", "Sign test p"]  # fmt: skip
     rows = []
@@ -115,16 +116,40 @@ def task_level_table(results: ContrastResults) -> Table:
             Cell(f"{r.signs.wins} / {r.signs.ties} / {r.signs.losses}"), Cell(fmt_pvalue(r.signs.p)),
         ])  # fmt: skip
     notes = [
-        f"Bootstrap: {s.resamples:,} resamples (numpy default_rng seed {s.seed}); each draws tasks with "
-        "replacement within their category and seeds with replacement (shared by all tasks), so the interval "
-        "covers both the choice of tasks and training variance; percentile interval. A one-task category "
-        "contributes no task variance.",
+        _bootstrap_note(results),
         "P(arm > reference): probability of improvement (Agarwal et al. 2021): per task, the share of (arm "
         "seed, reference seed) pairs the arm wins, ties one half, then aggregated like the scores.",
         "Sign test: exact two-sided binomial test (scipy binomtest) on the tasks won and lost (seed-mean Δ), "
         "ties dropped; it takes tasks as the unit and ignores training variance.",
     ]
     return Table("contrasts-tasks", "Contrasts with tasks as the unit", columns, rows, notes)
+
+
+def _fewest_seeds(results: ContrastResults) -> int:
+    """The fewest seeds any contrast pairs (0: none has a COMPLETE pair)."""
+    return min((r.delta.n for r in results.rows if r.delta.n), default=0)
+
+
+def _bootstrap_note(results: ContrastResults) -> str:
+    """What the bootstrap resamples, and what it cannot cover with the seeds this study has."""
+    s = results.settings
+    text = (
+        f"Bootstrap: {s.resamples:,} resamples (numpy default_rng seed {s.seed}); each draws tasks with "
+        "replacement within their category and seeds with replacement (one draw shared by all tasks); "
+        "percentile interval. It resamples only the tasks and seeds observed: it shows how much Δ depends "
+        "on which of these tasks are counted, and covers training variance only as far as the observed seeds "
+        "show it. A one-task category contributes no task variance."
+    )
+    seeds = _fewest_seeds(results)
+    if seeds == 1:
+        return text + " With 1 seed only tasks vary: the interval ignores training variance."
+    if 1 < seeds < 5:
+        return text + (
+            f" With {seeds} seeds a seed draw takes one of only {math.comb(2 * seeds - 1, seeds)} distinct "
+            "compositions and the bootstrap variance of a mean over n seeds is (n − 1)/n of s²/n, so this "
+            "interval understates the seed variance; the seed-level 95% CI (Contrasts table) states it."
+        )
+    return text
 
 
 def per_task_contrast_table(results: ContrastResults, index: ScoreIndex) -> Table:

@@ -10,7 +10,8 @@ For each contrast ``arm − reference`` (see :mod:`harness.report.settings`) and
 * per task: the paired Δ over seeds with its p-value and Benjamini–Hochberg q over the tasks.
 
 Aggregates: the mean over categories (MTEB's aggregate and the headline), the mean over tasks, and,
-when some tasks are in-domain (†), the mean over categories of the zero-shot tasks only.
+when some tasks are in domain (†, :mod:`harness.report.domain`), the mean over categories of the
+out-of-domain tasks only.
 """
 
 from __future__ import annotations
@@ -45,15 +46,15 @@ class Aggregate:
 
 
 def aggregates(index: ScoreIndex) -> list[Aggregate]:
-    """Mean over categories (headline), mean over tasks, and the zero-shot category mean when † tasks exist."""
+    """Mean over categories (headline), mean over tasks, and the out-of-domain category mean when † tasks exist."""
     tasks = list(index.categories)
     out = [
         Aggregate("category", "mean over categories", tasks, True),
         Aggregate("task", "mean over tasks", tasks, False),
     ]
-    zero_shot = [t for t in tasks if t not in index.in_domain]
-    if index.in_domain and zero_shot:
-        out.append(Aggregate("zero-shot", "zero-shot mean over categories (no †)", zero_shot, True))
+    outside = [t for t in tasks if t not in index.in_domain]
+    if index.in_domain and outside:
+        out.append(Aggregate("out-of-domain", "out-of-domain mean over categories (no †)", outside, True))
     return out
 
 

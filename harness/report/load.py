@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from harness.report.domain import shared_dataset_tasks
 from harness.results import ScoreRow, StudyResults, TrialResult
 
 UNTRAINED_ARM = "untrained"
@@ -38,17 +39,19 @@ def results_frame(results: StudyResults) -> pd.DataFrame:
     for r in results.trials:
         for s in r.scores.rows if r.scores else []:
             known.setdefault((s.task, s.split, s.subset), s)
+    shared = set(shared_dataset_tasks(results.manifest.experiment_toml, {k[0] for k in known}))
     for r in results.trials:
         t = r.trial
         base = {"study": study, "trial": t.number, "arm": arm_of(r), "seed": t.seed, "state": t.state}
+        in_domain = shared | set(t.in_domain_tasks)
         if r.scores and r.scores.rows:
             for s in r.scores.rows:
-                rows.append({**base, **s.model_dump(), "in_domain": s.task in t.in_domain_tasks})
+                rows.append({**base, **s.model_dump(), "in_domain": s.task in in_domain})
             continue
         for s in known.values():
             rows.append({**base, "model": "", "task": s.task, "category": s.category, "split": s.split,
                          "subset": s.subset, "metric": s.metric, "main_score": None,
-                         "in_domain": s.task in t.in_domain_tasks})  # fmt: skip
+                         "in_domain": s.task in in_domain})  # fmt: skip
     frame = pd.DataFrame(rows, columns=CSV_COLUMNS)
     return frame.astype({"trial": "Int64", "seed": "Int64"})
 
@@ -63,7 +66,8 @@ class ScoreIndex:
         untrained: task -> main score of the untrained student.
         categories: task -> MTEB category, ordered by category then task.
         arms: trained arms in first-trial order, the baseline first when present.
-        in_domain: task -> arms whose training data overlaps the task's train split.
+        in_domain: task -> arms trained in its domain: on a source of the task's dataset, or on texts of
+            the task's own train split (see :mod:`harness.report.domain`).
     """
 
     scores: dict[str, dict[str, dict[int, float]]]
@@ -97,6 +101,8 @@ def score_index(results: StudyResults) -> ScoreIndex:
             untrained[task] = value
     baseline = results.manifest.baseline_arm
     arms = [a for a in arms if a in scores]
+    for task in shared_dataset_tasks(results.manifest.experiment_toml, categories):
+        in_domain[task].update(arms)
     if baseline in arms:
         arms = [baseline] + [a for a in arms if a != baseline]
     ordered = dict(sorted(categories.items(), key=lambda kv: (kv[1], kv[0])))
@@ -105,7 +111,7 @@ def score_index(results: StudyResults) -> ScoreIndex:
         untrained=untrained,
         categories=ordered,
         arms=arms,
-        in_domain={t: sorted(a) for t, a in in_domain.items() if t in ordered},
+        in_domain={t: sorted(in_domain[t]) for t in ordered if t in in_domain},
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from harness.report.by_source import fn_lift, label_counts, with_interval
 from harness.report.load import arm_of
 from harness.report.tables import Cell, Table
 from harness.results import RunRecord, StudyResults
@@ -44,8 +45,16 @@ def _reads_guide(config: dict) -> bool:
     )
 
 
+def run_fn_lift(run: RunRecord) -> float | None:
+    """FN lift of one run over its labelled sources (``by_source``): hits over the hits random drops at
+    each source's own rate would expect; None without labelled sources or per-source records."""
+    by_source = getattr(run, "by_source", None) or {}
+    labelled = [v for v in by_source.values() if "fn_precision" in v or "fn_recall" in v]
+    return fn_lift([label_counts(v) for v in labelled])
+
+
 def guide_table(results: StudyResults) -> Table:
-    """Guide, strategy, drop rate, negatives kept, false-negative precision/recall and costs per arm."""
+    """Guide, strategy, drop rate, negatives kept, false-negative precision and lift, and costs per arm."""
     runs: dict[str, list[RunRecord]] = defaultdict(list)
     names: dict[str, tuple[str, str]] = {}
     for r in results.trials:
@@ -60,7 +69,7 @@ def guide_table(results: StudyResults) -> Table:
     baseline = results.manifest.baseline_arm
     base_step = _over_seeds(runs.get(baseline, []), "step_seconds")
     columns = ["Arm", "Guide", "Strategy", "Drop rate", "Kept/anchor (mean)", "Kept/anchor (min)",
-               "Anchors w/o negatives", "FN precision", "FN recall", "Cache build (s)", "Guide ms/step",
+               "Anchors w/o negatives", "FN precision", "FN lift", "Cache build (s)", "Guide ms/step",
                "Step overhead vs baseline", "Peak memory (MB)"]  # fmt: skip
     rows = []
     for arm, arm_runs in runs.items():
@@ -80,16 +89,41 @@ def guide_table(results: StudyResults) -> Table:
             Cell(_num(min(mins), 0) if mins else "—"),
             Cell(_pct(_over_seeds(arm_runs, "share_no_negatives"))),
             Cell(_num(_over_seeds(arm_runs, "fn_precision"), 2)),
-            Cell(_num(_over_seeds(arm_runs, "fn_recall"), 2)),
+            Cell(with_interval([v for v in map(run_fn_lift, arm_runs) if v is not None])),
             Cell(_num(max(caches)) if caches else "—"),
             Cell(_num(None if guide_s is None else 1000 * guide_s)),
             Cell(overhead),
             Cell(_num(max(memory), 0) if memory else "—"),
         ])  # fmt: skip
     notes = [
-        "Rates are means over logging steps, then over seeds; 'min' is the minimum over all steps and seeds.",
-        "FN precision: share of dropped candidates that are true false negatives; FN recall: share of true "
-        "false negatives dropped; '—' where the training data has no labels or nothing was dropped.",
-        "Cache build: the largest over seeds (the first seed builds the guide cache, later seeds reuse it).",
+        _RATES_NOTE,
+        "FN precision: share of dropped candidates that share the anchor's label, the mean over logging "
+        "steps, then seeds. FN lift: over the run's labelled sources, the same-class drops over the number "
+        "random drops at each source's own rate would expect: 1 for random drops, above 1 where the guide "
+        "finds same-class candidates; mean ± 95% t half-width over seeds; it needs the per-source records "
+        "(next table, whose note says why FN recall is no longer shown). '—' without labels or drops.",
+        _CACHE_NOTE,
     ]
     return Table("guide", "Guide quality", columns, rows, notes)
+
+
+_RATES_NOTE = (
+    "Rates are means over logging steps, then over seeds; 'min' is the minimum over all steps and seeds."
+)
+_CACHE_NOTE = (
+    "Cache build: the largest over seeds (the first seed builds the guide cache, later seeds reuse it)."
+)
+
+
+def recovered_notes(columns: list[str]) -> list[str]:
+    """The notes of a guide table an older report kept only as rendered, for the columns it has."""
+    if "FN recall" not in columns:
+        return [_RATES_NOTE, _CACHE_NOTE]
+    fn = (
+        "FN precision: share of dropped candidates that share the anchor's label; FN recall (this older "
+        "table's column): share of the same-class candidates dropped. FN recall cannot rank guides: the "
+        "positive is itself a random same-class text, so a guide that tells classes apart drops about half "
+        "the same-class candidates however good it is otherwise, and random drops' recall is their drop "
+        "rate. Reports now show FN lift instead, which needs the per-source records these runs did not keep."
+    )
+    return [_RATES_NOTE, fn, _CACHE_NOTE]
