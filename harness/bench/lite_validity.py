@@ -8,7 +8,9 @@ itself). From it:
 * the same for the mean over categories (MTEB's headline: the mean of each category's task mean) and
   the mean over tasks, with the share of model pairs the two suites order the same way;
 * per declared contrast of a study (``contrast_agreement``): Δ on each suite and whether the winner and
-  the verdict agree, from the report layer's own contrast statistics run once on each suite's scores.
+  the verdict agree, from the report layer's own contrast statistics run once on each suite's scores;
+  a declared primary contrast that cannot be computed (an arm with no model scored on both suites) is
+  listed with the reason, and the verdict counts it among the declared ones, as not met.
 """
 
 from __future__ import annotations
