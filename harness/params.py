@@ -63,6 +63,8 @@ def resolve(registry: Registry[Any], name: str, params: Mapping[str, Any] | None
         if spec is None:
             valid = ", ".join(item.params) or "none"
             raise UserError(f"{registry.kind} {name!r} has no parameter {key!r} (valid: {valid})")
+        if value is None and spec.default is None:  # an optional parameter left unset (resolved twice)
+            continue
         resolved[key] = check_param(f"{registry.kind} {name!r}: {key}", spec, value)
     return resolved
 
