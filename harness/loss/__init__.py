@@ -48,7 +48,7 @@ from typing import Any
 from harness.loss.blocks import VARIANTS, Block, cosine_matrix, layout, score_rows
 from harness.loss.collator import GuidedDataCollator, text_ids
 from harness.loss.diagnostics import DiagnosticsCallback
-from harness.loss.drop_log import DropLog, texts_by_id
+from harness.loss.drop_log import DropLog, Shadow, compare_drops, texts_by_id
 from harness.loss.guided import GuidedInBatchLoss
 from harness.loss.spec import GUIDE_MODES, LossConfig, Needs, needs_guide, requirements
 
@@ -75,6 +75,8 @@ __all__ = [
     "GuidedInBatchLoss",
     "LossConfig",
     "Needs",
+    "Shadow",
+    "compare_drops",
     "cosine_matrix",
     "layout",
     "make_data_collator",

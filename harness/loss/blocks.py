@@ -93,6 +93,8 @@ class RowScores:
         sims: student cosines before masking, with gradients, (b, N) (``harness.loss.objectives``).
         guide: guide cosines, (b, N), or None when the loss runs without guide vectors.
         hard_negative: the row's own explicit negatives (its column in each ``an`` block), (b, N).
+        candidates: what the strategy read (``harness.masking.Candidates``), or None: a drop log
+            runs a second, "shadow" strategy on exactly these (``harness.loss.drop_log``).
     """
 
     logits: Tensor
@@ -105,6 +107,7 @@ class RowScores:
     sims: Tensor | None = None
     guide: Tensor | None = None
     hard_negative: Tensor | None = None
+    candidates: Candidates | None = None
 
 
 def _own_columns(blocks: Sequence[Block], widths: Sequence[int], targets: Tensor, which: str) -> Tensor:
@@ -198,7 +201,17 @@ def score_rows(
     logits = sims.masked_fill(drop | identical, -torch.inf) / temperature  # (b, N)
     hard_negative = _own_columns(blocks, widths, targets, "negatives")  # (b, N)
     return RowScores(
-        logits, targets, drop, identical, positive, same_label, widths, sims, guide_sims, hard_negative
+        logits,
+        targets,
+        drop,
+        identical,
+        positive,
+        same_label,
+        widths,
+        sims,
+        guide_sims,
+        hard_negative,
+        candidates,
     )
 
 
