@@ -29,7 +29,7 @@ LR = {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}
 
 def document(**sections) -> dict:
     data = {
-        "study": {"name": "tuned", "heartbeat_interval_s": 1, "grace_period_s": 3},
+        "study": {"name": "tuned", "pruner": "none", "heartbeat_interval_s": 1, "grace_period_s": 3},
         "model": {"pair": "all-minilm-l6__all-mpnet-base"},
         "data": {"mixture": "mini-medi"},
         "train": {"batch_size": 4, "max_steps": 4, "eval_every_steps": 1},
@@ -191,6 +191,15 @@ def test_the_dev_suite_is_accepted_against_every_local_final_suite():
         validate_experiment(document(final={"suite": final}))
 
 
+def test_a_control_in_a_tuned_study_must_follow_the_arm_it_matches():
+    arms = [*ARMS, {"name": "random", "strategy": "random", "strategy_params": {"match": "gist"}}]
+    with pytest.raises(ConfigError, match="control 'random' is matched to another arm's drops"):
+        validate_experiment(document(ablation={"seeds": [0], "baseline": "infonce", "arms": arms}))
+    arms = [*ARMS, {"name": "topk", "strategy": "student_topk_at_rate"}]
+    with pytest.raises(ConfigError, match="follows = one of infonce, gist"):
+        validate_experiment(document(ablation={"seeds": [0], "baseline": "infonce", "arms": arms}))
+
+
 def test_follows_must_name_a_trained_leader():
     arms = [*ARMS, {"name": "random", "strategy": "random", "follows": "nope"}]
     with pytest.raises(ConfigError, match="no trained arm named 'nope'"):
@@ -324,3 +333,61 @@ def test_a_tuned_study_stopped_in_its_confirmation_continues_from_an_interim_rec
         (a, s) for a in ("infonce", "gist", "random") for s in (0, 1)
     )
     assert done.tuning is not None and done.tuning.chosen == record.chosen
+
+
+def test_an_interim_record_written_during_the_tuning_stage_continues_it(tmp_path, monkeypatch):
+    """A stint that ends mid-tuning: the record keeps the finished tuning trials (no score shown), and
+    the next stint, on a fresh machine, runs only the tuning trials that are left, then the rest."""
+    import tomli_w
+
+    from harness.cli import main
+    from harness.study import pipeline as pipeline_module
+
+    made: list[PeakedPipeline] = []
+
+    class Fake(PeakedPipeline):
+        def __init__(self, experiment, **_):
+            super().__init__()
+            made.append(self)
+
+        def fit(self, config, report):
+            if stop_after is not None and sum(len(p.fits) for p in made) >= stop_after:
+                raise KeyboardInterrupt
+            return super().fit(config, report)
+
+    monkeypatch.setattr(pipeline_module, "RealPipeline", Fake)
+    monkeypatch.setattr("harness.study.runner.check_models", lambda experiment: None)
+    monkeypatch.setattr("harness.study.environment.data_checksums", lambda *a, **k: {})
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "tuned.toml"
+    path.write_bytes(tomli_w.dumps(document()).encode())
+    stop_after = 8  # infonce's 6 tuning trials, then 2 of gist's
+    assert main(["run", str(path), "--runs-dir", "runs", "--no-progress", "--no-report"]) != 0  # stopped
+    assert main(["interim", "runs/tuned", "--out", "interim"]) == 0
+    readme = (tmp_path / "interim" / "tuned" / "README.md").read_text()
+    assert "`infonce` 6 of 6" in readme and "`gist` 2 of 6" in readme and "0.6" not in readme
+
+    made.clear()
+    stop_after = None
+    assert (
+        main(
+            [
+                "run",
+                str(path),
+                "--runs-dir",
+                "fresh",
+                "--no-progress",
+                "--no-report",
+                "--from-report",
+                "interim/tuned",
+            ]
+        )
+        == 0
+    )
+    tuning_fits = [f for p in made for f in p.fits if f["seed"] == 1000]
+    assert len(tuning_fits) == 4  # gist's last 4 tuning trials only
+    done = load_study_dir(tmp_path / "fresh" / "tuned")
+    states = [(t.trial.arm, t.trial.seed, t.trial.state, t.trial.error) for t in done.trials]
+    assert len([s for s in states if s[2] == "COMPLETE"]) == 6, states
+    assert done.tuning is not None and [len(a.trials) for a in done.tuning.arms] == [6, 6]
+    assert len(done.declarations) == 1

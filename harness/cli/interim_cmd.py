@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if is_report_dir(args.study_dir):
         raise UserError(f"{args.study_dir}: a report or interim record, not a run folder runs/<study>/")
     results = load_study_dir(args.study_dir)
-    if not results.trials:
+    if not results.trials and not (results.tuning and any(a.trials for a in results.tuning.arms)):
         raise UserError(f"{args.study_dir}: no trial has started yet; there is nothing to record")
     target = args.out / results.manifest.study
     if target.exists() and any(target.iterdir()) and not is_interim_dir(target):

@@ -194,19 +194,8 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
             experiment, args, manifest, worker=worker, device=device, progress=progress
         )
     pipeline = RealPipeline(experiment, data_dir=args.data_dir, device=device, progress=progress)
-    if getattr(args, "from_report", None) is not None:
-        from harness.study.restore import restore_study
-
-        restored = restore_study(
-            experiment,
-            args.from_report,
-            args.runs_dir / experiment.study.name,
-            args.storage,
-            data_checksums=manifest.data_checksums,
-        )
-        print(
-            f"restored {restored} trials of {experiment.study.name} from {args.from_report}", file=sys.stderr
-        )
+    if getattr(args, "from_report", None) is not None and experiment.tuning is None:
+        restore_from_report(experiment, args, manifest)  # a tuned study's was done before its tuning
     options = dict(
         runs_dir=args.runs_dir,
         storage=args.storage,
@@ -233,14 +222,14 @@ def tuned_experiment(
 ) -> Experiment:
     """``experiment`` at each tuned arm's chosen setting: the tuning stage run (or resumed) first.
 
-    ``--from-report`` restores the report's tuning trials before; a worker reads the chosen settings
-    from ``runs/<study>/tuning.json`` (it joins the confirmation only).
+    ``--from-report`` (a report, or an interim record written during the tuning or the confirmation)
+    restores the study and its tuning trials first; a worker reads the chosen settings from
+    ``runs/<study>/tuning.json`` (it joins the confirmation only).
     """
-    from harness.config.tuning import with_tuned
+    from harness.config.tuning import tuned_arms, with_tuned
     from harness.results import TUNING_FILE, TuningRecord, read_record
-    from harness.study.artifacts import RunFolder
     from harness.study.pipeline import RealPipeline
-    from harness.study.tuning import read_tuning, restore_tuning, run_tuning
+    from harness.study.tuning import read_tuning, restore_tuning, run_tuning, start_study
 
     folder = args.runs_dir / experiment.study.name
     if worker:
@@ -251,15 +240,15 @@ def tuned_experiment(
             )
         return with_tuned(experiment, read_record(folder / TUNING_FILE, TuningRecord).chosen)
     from_report = getattr(args, "from_report", None)
-    if from_report is None:  # before any trial (a restore brings the report's declarations)
-        RunFolder(folder, experiment.study.name).declare(experiment, manifest.experiment_toml)
-    record = read_tuning(Path(from_report)) if from_report is not None else None
-    if record is not None:
-        restored = restore_tuning(experiment, record, args.runs_dir, args.storage)
-        print(
-            f"restored {restored} tuning trials of {experiment.study.name} from {from_report}",
-            file=sys.stderr,
-        )
+    if from_report is None:  # the study's manifest and declaration before its first trial
+        start_study(experiment, args.runs_dir, args.storage, manifest)
+    else:  # the study first (at the chosen settings once the report has them all), then its tuning
+        record = read_tuning(Path(from_report))
+        done = record is not None and {a.arm for a in record.arms if a.chosen} == set(tuned_arms(experiment))
+        restore_from_report(with_tuned(experiment, record.chosen) if done else experiment, args, manifest)
+        if record is not None:
+            restored = restore_tuning(experiment, record, args.runs_dir, args.storage)
+            print(f"restored {restored} tuning trials of {experiment.study.name}", file=sys.stderr)
     record = run_tuning(
         experiment,
         lambda sub: RealPipeline(sub, data_dir=args.data_dir, device=device, progress=progress),
@@ -269,6 +258,20 @@ def tuned_experiment(
         manifest=manifest,
     )
     return with_tuned(experiment, record.chosen)
+
+
+def restore_from_report(experiment: Experiment, args: argparse.Namespace, manifest: StudyManifest) -> None:
+    """``--from-report``: the report's (or interim record's) trials into a fresh ``runs/<study>/``."""
+    from harness.study.restore import restore_study
+
+    restored = restore_study(
+        experiment,
+        args.from_report,
+        args.runs_dir / experiment.study.name,
+        args.storage,
+        data_checksums=manifest.data_checksums,
+    )
+    print(f"restored {restored} trials of {experiment.study.name} from {args.from_report}", file=sys.stderr)
 
 
 def write_report(study_dir: Path, out_dir: Path) -> Path:

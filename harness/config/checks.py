@@ -621,6 +621,25 @@ def _check_tuning(experiment: Experiment, found: list[Trial]) -> Iterator[Error]
             "seeds, pick another",
         )
     yield from _check_tuning_suite(experiment)
+    yield from _check_controls_follow(experiment)
+
+
+CONTROLS = ("oracle_at_rate", "student_topk_at_rate", "random_per_block")
+"""Strategies that drop as many candidates as GIST: in a tuned study they run at a tuned arm's setting."""
+
+
+def _check_controls_follow(experiment: Experiment) -> Iterator[Error]:
+    """In a ``[tuning]`` study a control matched to another strategy follows a tuned arm (never tuned itself)."""
+    leaders = [a.name for a in experiment.ablation.arms if not a.untrained and a.follows is None]
+    for i, arm in enumerate(experiment.ablation.arms):
+        matched = arm.strategy == "random" and dict(arm.strategy_params or {}).get("match", "none") != "none"
+        if arm.untrained or arm.follows is not None or not (matched or arm.strategy in CONTROLS):
+            continue
+        yield (
+            ("ablation", "arms", i, "follows"),
+            f"control {arm.name!r} is matched to another arm's drops: in a [tuning] study it runs at that arm's "
+            f"tuned setting, so name it (follows = one of {', '.join(n for n in leaders if n != arm.name)})",
+        )
 
 
 def _check_tuning_suite(experiment: Experiment) -> Iterator[Error]:

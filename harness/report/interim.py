@@ -69,6 +69,7 @@ def interim_readme(results: StudyResults, written: datetime) -> str:
         *_cell_rows(results),
         "",
         f"Study wall time: {wall_time(results)}.",
+        *_tuning_lines(results),
         *_left_to_run(results),
     ]
     return "\n".join(lines) + "\n"
@@ -105,3 +106,16 @@ def _left_to_run(results: StudyResults) -> list[str]:
         "",
         f"Left to run (declaration {declared.number}: arms × seeds without a COMPLETE trial): {what}.",
     ]
+
+
+def _tuning_lines(results: StudyResults) -> list[str]:
+    """How far each arm's tuning search got (trial counts by state; no tuning score is shown)."""
+    record = results.tuning
+    if record is None:
+        return []
+    parts = []
+    for arm in record.arms:
+        states = [t.state for t in arm.trials]
+        counted = states.count("COMPLETE") + states.count("PRUNED")
+        parts.append(f"`{arm.arm}` {counted} of {record.budget} ({states.count('FAIL')} failed)")
+    return ["", f"Tuning stage (`inputs/tuning.json`; trials finished per arm): {'; '.join(parts)}."]

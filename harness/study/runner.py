@@ -166,6 +166,7 @@ def run_study(
     manifest: StudyManifest | None = None,
     log: Callable[[str], None] | None = None,
     stop_on_failure: bool = False,
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
 ) -> optuna.Study:
     """Creates or resumes the study (or joins it as a worker) and runs trials until none is left.
 
@@ -182,6 +183,7 @@ def run_study(
         log: where summary lines go (default: stderr, above the progress bar).
         stop_on_failure: raise ``TrialFailedError`` once a failed trial is recorded, instead of
             going on (rank 0 of a multi-process run: the other ranks may be stuck mid-trial).
+        callbacks: also called after each trial, after its records are written (Optuna's signature).
     """
     settings = experiment.study
     check_tensorboard(experiment)
@@ -194,7 +196,7 @@ def run_study(
     url = storage or settings.storage
     study = _open(experiment, url, folder, worker=worker, wait_s=wait_s)
     base = (manifest or StudyManifest(study=settings.name)).model_copy(
-        update={**_manifest_fields(experiment, resolve_url(url, folder.path)), **folder.first_run()}
+        update={**manifest_fields(experiment, resolve_url(url, folder.path)), **folder.first_run()}
     )
     folder.write_manifest(study, base)
     folder.in_domain_tasks = list(pipeline.in_domain_tasks)
@@ -216,7 +218,7 @@ def run_study(
     )
     on_trial_end = _trial_end(folder, base, bar, stop_on_failure=stop_on_failure)
     try:
-        _optimize(experiment, study, objective, [on_trial_end], poll_s=poll_s)
+        _optimize(experiment, study, objective, [on_trial_end, *(callbacks or [])], poll_s=poll_s)
     finally:
         bar.close()
     folder.sync(study)
@@ -433,7 +435,8 @@ def _pinned(name: str) -> str:
     return models.model_fingerprint(name)
 
 
-def _manifest_fields(experiment: Experiment, url: str) -> dict[str, Any]:
+def manifest_fields(experiment: Experiment, url: str) -> dict[str, Any]:
+    """The reproducibility fields of a study's ``manifest.json`` (student, versions, hardware, commit...)."""
     return {
         "study": experiment.study.name,
         **study_identity(experiment),

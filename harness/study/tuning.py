@@ -12,6 +12,7 @@ study continued with ``--from-report`` chooses the same settings without trainin
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ from harness.results import (
     read_record,
     write_record,
 )
-from harness.study.runner import Pipeline, open_study, run_study
-from harness.study.storage import make_storage
+from harness.study.artifacts import RunFolder
+from harness.study.runner import Pipeline, manifest_fields, open_study, run_study
+from harness.study.storage import make_storage, resolve_url
 from harness.study.trial import param_distributions
 
 TUNING_DIR = "tuning"
@@ -59,6 +61,12 @@ def run_tuning(
     for arm in tuned_arms(experiment):
         sub = tuning_experiment(experiment, arm)
         base = (manifest or StudyManifest(study=sub.study.name)).model_copy(update={"study": sub.study.name})
+
+        def record_trial(study: optuna.Study, _: FrozenTrial, arm: str = arm) -> None:
+            # after every tuning trial: an interim record of a stopped study keeps the arm's trials so far
+            now = tuned_arm(experiment, arm, study.get_trials(deepcopy=False))
+            write_record(folder / TUNING_FILE, tuning_record(experiment, [*arms, now]))
+
         study = run_study(
             sub,
             make_pipeline(sub),
@@ -67,6 +75,7 @@ def run_tuning(
             progress=progress,
             manifest=base,
             log=log,
+            callbacks=[record_trial],
         )
         arms.append(tuned_arm(experiment, arm, study.get_trials(deepcopy=False)))
         write_record(folder / TUNING_FILE, tuning_record(experiment, arms))
@@ -78,6 +87,19 @@ def run_tuning(
                 "failed); loosen tuning.pruner or tuning.pruner_params and run again"
             )
     return record
+
+
+def start_study(experiment: Experiment, runs_dir: Path, storage: str | None, manifest: StudyManifest) -> None:
+    """Before the first tuning trial: the study's ``manifest.json`` (no trials yet; its creation time is
+    the tuning's start) and its declaration, so the study is a study from its first trial on (an
+    interim record can be written during the tuning stage)."""
+    folder = RunFolder(runs_dir / experiment.study.name, experiment.study.name)
+    path = folder.path / "manifest.json"
+    if not path.exists():
+        url = resolve_url(storage or experiment.study.storage, folder.path)
+        fields = {**manifest_fields(experiment, url), "created": datetime.now(timezone.utc)}
+        write_record(path, manifest.model_copy(update=fields))
+    folder.declare(experiment, manifest.experiment_toml)
 
 
 def tuning_record(experiment: Experiment, arms: list[TunedArm]) -> TuningRecord:
