@@ -246,27 +246,45 @@ DEFAULT_ALPHA = 0.05
 AlphaSpending = Literal["split"]
 
 
+AggregateKey = Literal["category", "task", "sts", "out-of-domain"]
+HEADLINE_AGGREGATE: AggregateKey = "category"
+
+
 class ReportConfig(BaseModel):
     """What the report tests, declared before the study runs (``[report]``).
 
     Example::
 
         [report]
-        contrasts = [["gist", "infonce"], ["gist", "random_at_gist_rate"]]
+        contrasts = [["gist", "infonce"], ["gist", "random_at_gist_rate"], ["gist", "untrained"]]
+        interactions = [["gist_t01", "infonce_t01", "gist_t05", "infonce_t05"]]
         primary = [["gist", "infonce"]]
+        primary_on = ["category", "sts"]
         alpha = 0.05
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     contrasts: list[tuple[str, str]] | None = None
-    """Pairs ``[arm, reference]`` (Δ = arm − reference); unset: every trained arm against the baseline."""
-    interactions: list[tuple[str, str, str, str]] | None = None
+    """Pairs ``[arm, reference]`` (Δ = arm − reference); unset: every trained arm against the baseline.
+    The reference may be an untrained arm (``["gist", "untrained"]``, never on the left): the untrained
+    student is scored once, so each seed's Δ is the arm's score at that seed minus that one score, and
+    the interval covers only the trained arm's seed variance."""
+    interactions: list[tuple[str, ...]] | None = None
     """``[a, b, c, d]``: does a factor change a gain? Δ = (a − b) − (c − d), paired by seed (e.g.
-    GIST's gain over InfoNCE with per-source batches minus the same gain with mixed batches)."""
-    primary: list[tuple[str, str] | tuple[str, str, str, str]] | None = None
+    GIST's gain over InfoNCE with per-source batches minus the same gain with mixed batches).
+    ``[a, b, c, d, e, f, g, h]``: a three-way interaction of a 2×2×2 factorial, each of its 8 arms named
+    once: Δ = ((a − b) − (c − d)) − ((e − f) − (g − h)), paired by seed (does a third factor change a
+    two-way interaction?). Trained arms only."""
+    primary: list[tuple[str, ...]] | None = None
     """The contrasts the study exists to test: their Holm family heads the report; unset: all of them.
-    An interaction is named by its four arms."""
+    An interaction is named by its four (or eight) arms."""
+    primary_on: list[AggregateKey] = Field(default_factory=lambda: [HEADLINE_AGGREGATE])
+    """The aggregates every primary contrast is tested on: ``"category"`` (the mean over categories,
+    the headline), ``"task"`` (the mean over tasks), ``"sts"`` (the mean over the STS category's tasks),
+    ``"out-of-domain"`` (the mean over categories of the tasks no training source shares a dataset
+    with). Holm runs once over every (primary contrast, aggregate) pair: 3 primary contrasts on
+    ``["category", "sts"]`` are a family of 6 tests."""
     alpha: float = DEFAULT_ALPHA
     """Significance level of the report's verdicts, in (0, 1)."""
     alpha_spending: AlphaSpending = "split"
@@ -296,7 +314,9 @@ class Gain(str):
 
 class Contrast(NamedTuple):
     """``arm − reference``: Δ is arm minus reference. An interaction ``[a, b, c, d]`` is the contrast of
-    two gains, ``Contrast(Gain(a, b), Gain(c, d))``: Δ = (a − b) − (c − d), paired by seed."""
+    two gains, ``Contrast(Gain(a, b), Gain(c, d))``: Δ = (a − b) − (c − d), paired by seed; a three-way
+    interaction ``[a, ..., h]`` the contrast of two interactions, ``Contrast(Gain(Gain(a, b), Gain(c, d)),
+    Gain(Gain(e, f), Gain(g, h)))``."""
 
     arm: str
     reference: str
@@ -324,9 +344,15 @@ class Declaration(_Record):
     arms: list[str] = Field(default_factory=list)
     """The experiment's trained arms, the baseline first (as the report orders them)."""
     contrasts: list[list[str]] = Field(default_factory=list)
-    """Every contrast ``[arm, reference]`` or interaction ``[a, b, c, d]``, primary ones first."""
+    """Every contrast ``[arm, reference]`` or interaction ``[a, b, c, d]`` (``[a, ..., h]``), primary first."""
     primary: list[list[str]] = Field(default_factory=list)
-    """The primary family (Holm) of the report."""
+    """The primary contrasts of the report."""
+    primary_on: list[str] = Field(
+        default_factory=lambda: [HEADLINE_AGGREGATE], exclude_if=lambda keys: keys == [HEADLINE_AGGREGATE]
+    )
+    """The aggregates the primary contrasts are tested on (the Holm family is every pair of both; see
+    :class:`ReportConfig`). Left out of the file when it is the headline alone, so a record reads and
+    writes as it did before the field existed."""
     alpha: float = DEFAULT_ALPHA
     """Significance level."""
     alpha_spending: AlphaSpending = "split"
@@ -340,10 +366,13 @@ class Declaration(_Record):
 
 
 class LookEstimate(_Record):
-    """One primary contrast at a look, on the report's headline aggregate (mean over categories)."""
+    """One primary contrast at a look, on one aggregate of the primary family."""
 
     contrast: list[str]
-    """``[arm, reference]`` or ``[a, b, c, d]``."""
+    """``[arm, reference]``, ``[a, b, c, d]`` or ``[a, ..., h]``."""
+    aggregate: str = Field(default=HEADLINE_AGGREGATE, exclude_if=lambda key: key == HEADLINE_AGGREGATE)
+    """The aggregate (a ``primary_on`` key); left out of the file for the headline, the mean over
+    categories, as records written before the field existed have it."""
     n: int = 0
     """Seeds paired."""
     delta: float | None = None
@@ -351,7 +380,7 @@ class LookEstimate(_Record):
     p: float | None = None
     """Paired t-test p over seeds."""
     p_holm: float | None = None
-    """p adjusted by Holm over the primary family."""
+    """p adjusted by Holm over the primary family (every primary contrast × ``primary_on`` aggregate)."""
 
 
 class Look(_Record):

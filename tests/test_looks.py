@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+import tomllib
 from test_study import ARMS, FakePipeline, experiment
 
 from harness.cli.report_cmd import run as report_command
@@ -33,8 +34,7 @@ class NoisyPipeline(FakePipeline):
 
 def study(seeds: list[int], toml: str = REPORT, arms: list | None = None):
     """The experiment and the manifest text ``run`` would store (only its [report] section matters)."""
-    report = {"contrasts": [["gist", "infonce"]]} if toml == REPORT else {
-        "contrasts": [["gist", "infonce"], ["gist_lr", "gist"]], "primary": [["gist", "infonce"]]}  # fmt: skip
+    report = tomllib.loads(toml)["report"]
     exp = experiment(
         "looks", ablation={"seeds": seeds, "baseline": "infonce", "arms": arms or ARMS}, report=report
     )
@@ -138,6 +138,37 @@ def test_a_contrast_added_after_trials_ran_is_marked_declared_after_data(tmp_pat
     readme = (tmp_path / "report" / "README.md").read_text(encoding="utf-8")
     assert "gist_lr − gist (declared after data)" in readme
     assert "gist − infonce (primary) |" in readme  # declared before the first trial: not marked
+
+
+def test_a_primary_aggregate_added_after_trials_ran_is_marked_and_looked_at(tmp_path: Path):
+    """primary_on gains "sts" after the first trial: a new declaration; the STS row of the primary is
+    marked, the category row (declared before) is not, and the look records both estimates."""
+    folder = run(tmp_path, [0, 1, 2])
+    run(tmp_path, [0, 1, 2], toml=REPORT + 'primary_on = ["category", "sts"]\n')
+    second = load_study_dir(folder).declarations[1]
+    assert second.changed == ["primary_on: ['category'] -> ['category', 'sts']"]
+    write_report(folder, tmp_path / "report")
+    readme = (tmp_path / "report" / "README.md").read_text(encoding="utf-8")
+    assert "| gist − infonce (primary) (declared after data) | mean over the STS tasks |" in readme
+    assert "| gist − infonce (primary) | mean over categories |" in readme
+    assert "gist − infonce as a primary contrast on the mean over the STS tasks (declaration 2)" in readme
+    look = load_study_dir(folder).looks[0]
+    assert [e.aggregate for e in look.estimates] == ["category", "sts"]
+    assert "primary_on" not in (folder / "declarations" / "0001.json").read_text(encoding="utf-8")
+    assert '"aggregate": "sts"' in (folder / "looks" / "0001.json").read_text(encoding="utf-8")
+
+
+def test_an_arm_against_the_untrained_student_is_declared_and_reported(tmp_path: Path):
+    folder = run(
+        tmp_path, [0, 1, 2], toml='[report]\ncontrasts = [["gist", "infonce"], ["gist", "untrained"]]\n'
+    )
+    declaration = load_study_dir(folder).declarations[0]
+    assert declaration.contrasts == [["gist", "infonce"], ["gist", "untrained"]]
+    write_report(folder, tmp_path / "report")
+    readme = (tmp_path / "report" / "README.md").read_text(encoding="utf-8")
+    # the fake untrained student scores 0.3 on STSBenchmark and 0.2 on SICK-R: mean 25.00
+    assert "| gist − untrained (primary) | mean over categories | 3 |" in readme
+    assert "| 25.00 |" in readme and "untrained: the untrained student, scored once (no seeds)" in readme
 
 
 def test_declarations_are_never_overwritten(tmp_path: Path):

@@ -72,6 +72,17 @@ def test_declared_contrasts_load(tmp_path):
     assert experiment.report.alpha == 0.01
 
 
+def test_an_untrained_reference_and_primary_aggregates_load(tmp_path):
+    experiment = load_experiment(write(tmp_path, """\
+        contrasts = [["gist", "infonce"], ["gist", "untrained"], ["infonce", "untrained"]]
+        primary = [["gist", "infonce"]]
+        primary_on = ["category", "sts", "out-of-domain"]
+        """))  # fmt: skip
+    assert experiment.report is not None
+    assert experiment.report.contrasts[1] == ("gist", "untrained")
+    assert experiment.report.primary_on == ["category", "sts", "out-of-domain"]
+
+
 def test_without_report_section_the_field_is_none(tmp_path):
     path = tmp_path / "e.toml"
     path.write_text(BASE, encoding="utf-8")
@@ -90,7 +101,24 @@ def test_without_report_section_the_field_is_none(tmp_path):
         ("primary = []", "report.primary: empty list"),
         ("alpha = 1.5", "report.alpha: alpha must lie strictly between 0 and 1, e.g. 0.05 (got 1.5)"),
         ("alpha = 0", "report.alpha: alpha must lie strictly between 0 and 1"),
-        ('contrasts = [["gist", "untrained"]]', "report.contrasts.0: unknown arm 'untrained'"),
+        ('contrasts = [["untrained", "gist"]]',
+         "report.contrasts.0: 'untrained' is untrained: scored once, without seeds, it can only be a pair's "
+         "reference (right-hand side), e.g. ['infonce', 'untrained']"),
+        ('interactions = [["gist", "untrained", "random_at_gist_rate", "infonce"]]',
+         "report.interactions.0: 'untrained' is untrained"),
+        ('interactions = [["gist", "infonce", "random_at_gist_rate"]]',
+         "report.interactions.0: ['gist', 'infonce', 'random_at_gist_rate'] names 3 arms; an entry of "
+         "interactions names 4 or 8"),
+        ('interactions = [["gist", "infonce", "random_at_gist_rate", "infonce", '
+         '"gist", "infonce", "random_at_gist_rate", "infonce"]]',
+         "report.interactions.0: three-way interaction names 'gist' more than once; name each of its 8 arms "
+         "once: [a, b, c, d, e, f, g, h] = ((a − b) − (c − d)) − ((e − f) − (g − h))"),
+        ('primary = [["gist", "infonce", "random_at_gist_rate"]]',
+         "report.primary.0: ['gist', 'infonce', 'random_at_gist_rate'] names 3 arms; an entry of primary "
+         "names 2, 4 or 8"),
+        ('primary_on = ["category", "sts", "sts"]', "report.primary_on: name each aggregate once (repeated: sts)"),
+        ("primary_on = []", "report.primary_on: name each aggregate once (empty list)"),
+        ('primary_on = ["zero-shot"]', "report.primary_on.0"),
         ('contrasts = [["gist", "infonce"]]\nprimary = [["random_at_gist_rate", "infonce"]]',
          "report.primary.0: ['random_at_gist_rate', 'infonce'] is not among report.contrasts: "
          "['gist', 'infonce']"),

@@ -151,7 +151,7 @@ def test_contrasts_of_the_fixture(index):
     settings = report_settings(None, index.arms, "infonce")
     assert settings.contrasts == [("gist", "infonce"), ("random_drop", "infonce")]
     results = contrast_results(index, settings)
-    assert [a.key for a in results.aggregates] == ["category", "task", "out-of-domain"]
+    assert [a.key for a in results.aggregates] == ["category", "task", "sts", "out-of-domain"]
     for agg in results.aggregates:
         rows = [r for r in results.rows if r.aggregate.key == agg.key]
         ref = multipletests([r.delta.p for r in rows], method="holm")[1]

@@ -23,10 +23,9 @@ from typing import Any
 import pandas as pd
 from scipy.stats import spearmanr
 
-from harness.report.build import with_gain_arms
 from harness.report.contrasts import contrast_results, verdict
 from harness.report.load import score_index
-from harness.report.settings import contrast_of, gain_arms, report_section, report_settings
+from harness.report.settings import contrast_of, report_section, report_settings
 from harness.results import ScoreTable, StudyResults, score_table
 
 SCORE_COLUMNS = [
@@ -198,7 +197,7 @@ def contrast_agreement(full: StudyResults, lite: StudyResults) -> pd.DataFrame:
         index = score_index(study)
         section = report_section(study.manifest.experiment_toml)
         settings = report_settings(section, index.arms, study.manifest.baseline_arm)
-        results[name] = contrast_results(with_gain_arms(index, gain_arms(settings.contrasts)), settings)
+        results[name] = contrast_results(index, settings)
     primary = set(results["full"].settings.primary)
     lite_rows = {(r.contrast, r.aggregate.key): r for r in results["lite"].rows}
     rows = _not_computed(full, results)

@@ -16,12 +16,12 @@ from harness.report.contrast_tables import (
 )
 from harness.report.contrasts import ContrastResults, contrast_results
 from harness.report.inputs import Recovered, input_files
-from harness.report.load import ScoreIndex, results_frame, score_index
+from harness.report.load import UNTRAINED_ARM, ScoreIndex, results_frame, score_index
 from harness.report.looks import looks_table, new_look, takes_a_look, with_looks
 from harness.report.plots import Figure, all_figures
 from harness.report.provenance import Reproducibility, reproducibility, status_line, trials_table
 from harness.report.quality import guide_table, recovered_notes
-from harness.report.settings import gain_arms, report_section, report_settings
+from harness.report.settings import report_section, report_settings, untrained_arm_names
 from harness.report.tables import IN_DOMAIN_MARK, Cell, Table, arm_table, category_table, task_table
 from harness.report.tuning import TuningSection, tuning_section
 from harness.results import Look, StudyResults
@@ -231,22 +231,13 @@ def _contrasts(
         if own
         else "declared beside the report (inputs/report.toml) after the study ran"
     )
-    settings = report_settings(section, index.arms, results.manifest.baseline_arm, origin=origin)
+    # The untrained arms as the experiment names them; results.csv names the untrained student "untrained".
+    named = untrained_arm_names(results.manifest.experiment_toml) or [UNTRAINED_ARM]
+    untrained = named if index.untrained else []
+    settings = report_settings(
+        section, index.arms, results.manifest.baseline_arm, origin=origin, untrained=untrained
+    )
     looking = look_time is not None and takes_a_look(results, settings)
     settings = with_looks(settings, results, len(results.looks) + looking)
-    contrasts = contrast_results(with_gain_arms(index, gain_arms(settings.contrasts)), settings)
+    contrasts = contrast_results(index, settings)
     return contrasts, new_look(results, contrasts, look_time) if looking and look_time else None
-
-
-def with_gain_arms(index: ScoreIndex, gains: dict[str, tuple[str, str]]) -> ScoreIndex:
-    """The index plus one arm per gain ``a − b``: its per-task, per-seed scores are a's minus b's (the
-    seeds both completed), so an interaction is an ordinary paired contrast of two gains."""
-    from dataclasses import replace
-
-    if not gains:
-        return index
-    scores = dict(index.scores)
-    for name, (arm, ref) in gains.items():
-        a, b = index.scores.get(arm, {}), index.scores.get(ref, {})
-        scores[name] = {t: {s: a[t][s] - b[t][s] for s in set(a[t]) & set(b.get(t, {}))} for t in a if t in b}
-    return replace(index, scores=scores)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from harness.report.contrasts import AggregateContrast, ContrastResults, verdict
+from harness.report.contrasts import AGGREGATE_LABELS, AggregateContrast, ContrastResults, verdict
 from harness.report.load import ScoreIndex
+from harness.report.settings import HEADLINE_AGGREGATE, ReportSettings
 from harness.report.tables import IN_DOMAIN_MARK, Cell, Table
 
 
@@ -34,14 +35,31 @@ def contrast_label(contrast: tuple[str, str]) -> str:
     return f"{contrast[0]} − {contrast[1]}"
 
 
-def _family_note(results: ContrastResults) -> str:
+def aggregates_named(keys) -> str:
+    """``["category", "sts"]`` as "the mean over categories and the mean over the STS tasks"."""
+    labels = [f"the {AGGREGATE_LABELS[k]}" for k in keys]
+    return " and ".join([", ".join(labels[:-1]), labels[-1]] if len(labels) > 1 else labels)
+
+
+def _primary_family(results: ContrastResults) -> str:
+    """Which tests the primary family holds: per aggregate (the default), or every declared pair at once."""
     s = results.settings
     primary = ", ".join(contrast_label(c) for c in s.primary) or "none"
-    secondary = [c for c in s.contrasts if c not in s.primary]
-    text = (
-        f"Contrasts: {s.origin}. Holm family: the {len(s.primary)} primary contrast"
-        f"{'s' * (len(s.primary) != 1)} ({primary}), adjusted separately for each aggregate"
+    text = f"the {len(s.primary)} primary contrast{'s' * (len(s.primary) != 1)} ({primary})"
+    if s.primary_on == (HEADLINE_AGGREGATE,):
+        return text + ", adjusted separately for each aggregate"
+    on = [k for k in s.primary_on if k in {a.key for a in results.aggregates}]
+    tests = len(s.primary) * len(on)
+    return (
+        f"{text} on {aggregates_named(on)}, {tests} test{'s' * (tests != 1)} adjusted together; on each other "
+        "aggregate the primary contrasts are adjusted among themselves"
     )
+
+
+def _family_note(results: ContrastResults) -> str:
+    s = results.settings
+    secondary = [c for c in s.contrasts if c not in s.primary]
+    text = f"Contrasts: {s.origin}. Holm family: {_primary_family(results)}"
     if secondary:
         text += f"; the {len(secondary)} secondary contrasts form a second family"
     if s.declared_alpha is not None and s.declared_alpha != s.alpha:
@@ -55,10 +73,18 @@ def _family_note(results: ContrastResults) -> str:
 AFTER_DATA_MARK = " (declared after data)"
 
 
-def _seed_row(row: AggregateContrast, alpha: float, late: frozenset) -> list[Cell]:
+def declared_late(settings: ReportSettings, row: AggregateContrast) -> bool:
+    """Whether the row's contrast, or its place in the primary family, was declared after data."""
+    return (
+        row.contrast in settings.after_data
+        or (row.contrast, row.aggregate.key) in settings.primary_after_data
+    )
+
+
+def _seed_row(row: AggregateContrast, alpha: float, settings: ReportSettings) -> list[Cell]:
     d = row.delta
     label = contrast_label(row.contrast) + (" (primary)" if row.primary else "")
-    label += AFTER_DATA_MARK if row.contrast in late else ""
+    label += AFTER_DATA_MARK if declared_late(settings, row) else ""
     return [
         Cell(label, numeric=False),
         Cell(row.aggregate.label, numeric=False),
@@ -80,7 +106,7 @@ def contrast_table(results: ContrastResults) -> Table:
     alpha = results.settings.alpha
     columns = ["Contrast", "Aggregate", "Seeds", "arm", "reference", "Δ", "95% CI of Δ (seeds)", "d_z",
                "p", "p (Holm)", "Verdict", "MDE (80%)"]  # fmt: skip
-    rows = [_seed_row(r, alpha, results.settings.after_data) for r in results.rows]
+    rows = [_seed_row(r, alpha, results.settings) for r in results.rows]
     notes = [
         _family_note(results),
         "Headline: the mean over categories (MTEB's aggregate: each category weighs the same, however many "
@@ -97,8 +123,25 @@ def contrast_table(results: ContrastResults) -> Table:
             "One seed: no seed-level p-value exists. The task-level figures below (bootstrap over tasks, sign "
             "test) treat the tasks as the sample and ignore training variance: a second seed can reverse them."
         )
+    notes += _untrained_note(results)
     notes += [f"Left out: {p}." for p in results.settings.problems]
+    missing = [k for k in results.settings.primary_on if k not in {a.key for a in results.aggregates}]
+    notes += [
+        f"Left out: the primary contrasts on the {AGGREGATE_LABELS[k]}: no such task was scored."
+        for k in missing
+    ]
     return Table("contrasts", "Contrasts", columns, rows, notes)
+
+
+def _untrained_note(results: ContrastResults) -> list[str]:
+    names = sorted(results.settings.untrained)
+    if not names:
+        return []
+    return [
+        f"{', '.join(names)}: the untrained student, scored once (no seeds). Against it, each seed's Δ is the "
+        "arm's aggregate at that seed minus the untrained student's one score, a constant: the interval, "
+        "p-value and MDE cover only the trained arm's seed variance."
+    ]
 
 
 def task_level_table(results: ContrastResults) -> Table:
@@ -179,10 +222,10 @@ def per_task_contrast_table(results: ContrastResults, index: ScoreIndex) -> Tabl
 
 
 def headline_sentences(results: ContrastResults) -> list[str]:
-    """One sentence per primary contrast on the category mean (the headline aggregate)."""
+    """One sentence per primary contrast and ``primary_on`` aggregate (by default the mean over categories)."""
     out = []
     for r in results.rows:
-        if not r.primary or r.aggregate.key != "category" or not r.delta.n:
+        if not r.primary or r.aggregate.key not in results.settings.primary_on or not r.delta.n:
             continue
         d = r.delta
         ci = f", 95% CI {_interval(d.low, d.high)}" if d.low is not None else ""
@@ -191,9 +234,9 @@ def headline_sentences(results: ContrastResults) -> list[str]:
             if d.n >= 2
             else verdict(r, results.settings.alpha)
         )
-        late = AFTER_DATA_MARK if r.contrast in results.settings.after_data else ""
+        late = AFTER_DATA_MARK if declared_late(results.settings, r) else ""
         out.append(
-            f"{contrast_label(r.contrast)}{late} on the mean over categories: {_pts(d.mean)} points over "
+            f"{contrast_label(r.contrast)}{late} on the {r.aggregate.label}: {_pts(d.mean)} points over "
             f"{d.n} seed{'s' * (d.n != 1)}{ci} ({test})."
         )
     return out

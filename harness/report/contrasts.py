@@ -3,23 +3,31 @@
 For each contrast ``arm − reference`` (see :mod:`harness.report.settings`) and each aggregate:
 
 * seed level: the aggregate of each seed's scores, paired over the seeds both arms completed; mean
-  Δ, its 95% t interval, d_z, the paired t-test p, and p adjusted by Holm over the family (the primary
-  contrasts, separately for each aggregate; the secondary contrasts form a second family);
+  Δ, its 95% t interval, d_z, the paired t-test p, and p adjusted by Holm over the family: the primary
+  family is every (primary contrast, aggregate) pair of the declared ``primary_on`` aggregates (the mean
+  over categories unless declared otherwise); on each other aggregate the primary contrasts are adjusted
+  among themselves, and on each aggregate the secondary contrasts form a family of their own;
 * task level: a two-level bootstrap (tasks within categories × seeds) of the aggregate Δ, the
   probability of improvement, and a sign test over tasks;
 * per task: the paired Δ over seeds with its p-value and Benjamini–Hochberg q over the tasks.
 
-Aggregates: the mean over categories (MTEB's aggregate and the headline), the mean over tasks, and,
-when some tasks are in domain (†, :mod:`harness.report.domain`), the mean over categories of the
-out-of-domain tasks only.
+Aggregates: the mean over categories (MTEB's aggregate and the headline), the mean over tasks, the
+mean over the STS category's tasks (when the suite has STS and other tasks, or a primary is declared on
+it) and, when some tasks are in domain (†, :mod:`harness.report.domain`) or a primary is declared on it,
+the mean over categories of the out-of-domain tasks only.
+
+A gain arm (one side of an interaction) is scored as its arms' difference, per task and seed; an
+untrained arm taken as a reference is its one score repeated at every seed, so its per-seed Δ is the
+arm's seed score minus that constant.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 
 from harness.report.load import ScoreIndex
-from harness.report.settings import Contrast, ReportSettings
+from harness.report.settings import Contrast, ReportSettings, gain_arms
 from harness.report.stats import (
     Bootstrap,
     PairedDelta,
@@ -45,17 +53,56 @@ class Aggregate:
     by_category: bool
 
 
-def aggregates(index: ScoreIndex) -> list[Aggregate]:
-    """Mean over categories (headline), mean over tasks, and the out-of-domain category mean when † tasks exist."""
+STS_CATEGORY = "STS"
+AGGREGATE_LABELS = {
+    "category": "mean over categories",
+    "task": "mean over tasks",
+    "sts": "mean over the STS tasks",
+    "out-of-domain": "out-of-domain mean over categories (no †)",
+}
+"""Aggregate key (as ``[report] primary_on`` names it) -> its label in the tables."""
+
+
+def aggregates(index: ScoreIndex, declared: Collection[str] = ()) -> list[Aggregate]:
+    """Mean over categories (headline), mean over tasks, the STS mean when the suite has STS and other
+    tasks, and the out-of-domain category mean when † tasks exist; ``declared`` aggregates (``primary_on``)
+    are kept even where they equal the category mean."""
     tasks = list(index.categories)
     out = [
-        Aggregate("category", "mean over categories", tasks, True),
-        Aggregate("task", "mean over tasks", tasks, False),
+        Aggregate("category", AGGREGATE_LABELS["category"], tasks, True),
+        Aggregate("task", AGGREGATE_LABELS["task"], tasks, False),
     ]
+    sts = [t for t in tasks if index.categories[t] == STS_CATEGORY]
+    if sts and (len(sts) < len(tasks) or "sts" in declared):
+        out.append(Aggregate("sts", AGGREGATE_LABELS["sts"], sts, True))
     outside = [t for t in tasks if t not in index.in_domain]
-    if index.in_domain and outside:
-        out.append(Aggregate("out-of-domain", "out-of-domain mean over categories (no †)", outside, True))
+    if outside and (index.in_domain or "out-of-domain" in declared):
+        out.append(Aggregate("out-of-domain", AGGREGATE_LABELS["out-of-domain"], outside, True))
     return out
+
+
+def with_gain_arms(index: ScoreIndex, gains: dict[str, tuple[str, str]]) -> ScoreIndex:
+    """The index plus one arm per gain ``a − b``: its per-task, per-seed scores are a's minus b's (the
+    seeds both completed), so an interaction is an ordinary paired contrast of two gains. ``gains`` lists
+    a gain's own gains before it (:func:`~harness.report.settings.gain_arms`), so a three-way
+    interaction's gains are differences of two-way ones."""
+    if not gains:
+        return index
+    scores = dict(index.scores)
+    for name, (arm, ref) in gains.items():
+        a, b = scores.get(arm, {}), scores.get(ref, {})
+        scores[name] = {t: {s: a[t][s] - b[t][s] for s in set(a[t]) & set(b.get(t, {}))} for t in a if t in b}
+    return replace(index, scores=scores)
+
+
+def with_untrained_arms(index: ScoreIndex, names: Collection[str]) -> ScoreIndex:
+    """The index plus each untrained arm of ``names``: the untrained student's one score per task,
+    repeated at every seed any arm has, so ``arm − untrained`` pairs each of the arm's seeds with it."""
+    if not names or not index.untrained:
+        return index
+    seeds = {s for tasks in index.scores.values() for by_seed in tasks.values() for s in by_seed}
+    constant = {t: dict.fromkeys(sorted(seeds), value) for t, value in index.untrained.items()}
+    return replace(index, scores={**index.scores, **dict.fromkeys(names, constant)})
 
 
 def per_seed(index: ScoreIndex, arm: str, agg: Aggregate) -> dict[int, float]:
@@ -155,17 +202,30 @@ def _task_contrasts(index: ScoreIndex, contrast: Contrast) -> list[TaskContrast]
     return [TaskContrast(t, d, q) for (t, d), q in zip(deltas, qs, strict=True)]
 
 
+def _families(settings: ReportSettings, keys: list[str]) -> list[list[tuple[Contrast, str]]]:
+    """The Holm families, as (contrast, aggregate key) pairs: the primary family over every declared
+    ``primary_on`` aggregate; the primary contrasts on each other aggregate; the secondary ones on each."""
+    on = [k for k in settings.primary_on if k in keys]
+    secondary = [c for c in settings.contrasts if c not in settings.primary]
+    families = [[(c, k) for c in settings.primary for k in on]]
+    families += [[(c, k) for c in settings.primary] for k in keys if k not in on]
+    families += [[(c, k) for c in secondary] for k in keys]
+    return [f for f in families if f]
+
+
 def contrast_results(index: ScoreIndex, settings: ReportSettings) -> ContrastResults:
-    """Every contrast × aggregate, Holm-adjusted within each family and aggregate."""
-    aggs = aggregates(index)
-    rows: list[AggregateContrast] = []
-    for agg in aggs:
-        for family in (settings.primary, [c for c in settings.contrasts if c not in settings.primary]):
-            found = [_one(index, c, agg, settings, c in settings.primary) for c in family]
-            adjusted = holm([r.delta.p for r in found])
-            rows += [_with(r, p_holm=q) for r, q in zip(found, adjusted, strict=True)]
-    order = {c: i for i, c in enumerate(settings.contrasts)}
-    rows.sort(key=lambda r: (order[r.contrast], [a.key for a in aggs].index(r.aggregate.key)))
+    """Every contrast × aggregate, Holm-adjusted within each family (see :func:`_families`)."""
+    index = with_gain_arms(with_untrained_arms(index, settings.untrained), gain_arms(settings.contrasts))
+    aggs = aggregates(index, settings.primary_on)
+    found = {
+        (c, a.key): _one(index, c, a, settings, c in settings.primary)
+        for c in settings.contrasts
+        for a in aggs
+    }
+    adjusted: dict[tuple[Contrast, str], float | None] = {}
+    for family in _families(settings, [a.key for a in aggs]):
+        adjusted.update(zip(family, holm([found[pair].delta.p for pair in family]), strict=True))
+    rows = [replace(row, p_holm=adjusted[pair]) for pair, row in found.items()]
     return ContrastResults(
         settings=settings,
         aggregates=aggs,
@@ -173,12 +233,6 @@ def contrast_results(index: ScoreIndex, settings: ReportSettings) -> ContrastRes
         tasks={c: _task_contrasts(index, c) for c in settings.contrasts},
         max_seeds=max((r.delta.n for r in rows), default=0),
     )
-
-
-def _with(row: AggregateContrast, **changes) -> AggregateContrast:
-    from dataclasses import replace
-
-    return replace(row, **changes)
 
 
 def verdict(row: AggregateContrast, alpha: float) -> str:

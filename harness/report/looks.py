@@ -18,15 +18,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from harness.report.contrast_tables import contrast_label, fmt_pvalue
-from harness.report.contrasts import ContrastResults
-from harness.report.settings import Contrast, ReportSettings, arms_of, contrast_of
+from harness.report.contrast_tables import aggregates_named, contrast_label, fmt_pvalue
+from harness.report.contrasts import AGGREGATE_LABELS, ContrastResults
+from harness.report.settings import HEADLINE_AGGREGATE, Contrast, ReportSettings, arms_of, contrast_of
 from harness.report.tables import Cell, Table
 from harness.results import Declaration, Look, LookEstimate, StudyResults
 
 SPENDING_RULES = ("split",)
 AFTER_DATA = "declared after data"
-HEADLINE_AGGREGATE = "category"
 
 
 def spent_alpha(alpha: float, rule: str, looks: int) -> float:
@@ -54,26 +53,31 @@ def takes_a_look(results: StudyResults, settings: ReportSettings) -> bool:
 
 
 def with_looks(settings: ReportSettings, results: StudyResults, looks: int) -> ReportSettings:
-    """``settings`` with alpha spent over ``looks`` and the contrasts declared after data marked."""
+    """``settings`` with alpha spent over ``looks`` and the contrasts (and primary aggregates) declared
+    after data marked."""
     late = frozenset(after_data(results))
+    late_pairs = frozenset(primary_after_data(results))
+    settings = replace(settings, after_data=late, primary_after_data=late_pairs)
     if not looks:
-        return replace(settings, after_data=late)
+        return settings
     alpha = spent_alpha(settings.alpha, settings.alpha_spending, looks)
-    return replace(settings, alpha=alpha, declared_alpha=settings.alpha, after_data=late)
+    return replace(settings, alpha=alpha, declared_alpha=settings.alpha)
 
 
 def new_look(results: StudyResults, contrasts: ContrastResults, time: datetime) -> Look:
-    """The look that rendering ``contrasts`` at ``time`` takes: seeds per arm, the primary estimates."""
+    """The look that rendering ``contrasts`` at ``time`` takes: seeds per arm, the primary estimates (each
+    primary contrast on each ``primary_on`` aggregate)."""
     estimates = [
         LookEstimate(
             contrast=arms_of(r.contrast),
+            aggregate=r.aggregate.key,
             n=r.delta.n,
             delta=r.delta.mean if r.delta.n else None,
             p=r.delta.p,
             p_holm=r.p_holm,
         )
         for r in contrasts.rows
-        if r.primary and r.aggregate.key == HEADLINE_AGGREGATE
+        if r.primary and r.aggregate.key in contrasts.settings.primary_on
     ]
     return Look(
         number=len(results.looks) + 1,
@@ -84,17 +88,36 @@ def new_look(results: StudyResults, contrasts: ContrastResults, time: datetime) 
     )
 
 
+def _first_trial(results: StudyResults) -> datetime | None:
+    starts = [_aware(t.trial.started) for t in results.trials if t.trial.started is not None]
+    return min(starts) if starts and results.declarations else None
+
+
 def after_data(results: StudyResults) -> dict[Contrast, Declaration]:
     """Contrasts whose first declaration was made after the study's first trial started."""
-    starts = [t.trial.started for t in results.trials if t.trial.started is not None]
-    if not starts or not results.declarations:
+    first_trial = _first_trial(results)
+    if first_trial is None:
         return {}
-    first_trial = min(_aware(t) for t in starts)
     first: dict[Contrast, Declaration] = {}
     for declaration in results.declarations:
         for arms in declaration.contrasts:
             first.setdefault(contrast_of(tuple(arms)), declaration)
     return {c: d for c, d in first.items() if _aware(d.declared) > first_trial}
+
+
+def primary_after_data(results: StudyResults) -> dict[tuple[Contrast, str], Declaration]:
+    """(primary contrast, aggregate) pairs first declared primary after the first trial started, for
+    contrasts that were themselves declared before it (a contrast declared late is marked as a whole)."""
+    first_trial = _first_trial(results)
+    if first_trial is None:
+        return {}
+    first: dict[tuple[Contrast, str], Declaration] = {}
+    for declaration in results.declarations:
+        for arms in declaration.primary:
+            for key in declaration.primary_on:
+                first.setdefault((contrast_of(tuple(arms)), key), declaration)
+    late = after_data(results)
+    return {p: d for p, d in first.items() if _aware(d.declared) > first_trial and p[0] not in late}
 
 
 def _aware(moment: datetime) -> datetime:
@@ -121,11 +144,18 @@ def _look_rows(look: Look, alpha: float) -> list[list[Cell]]:
             verdict = f"{'significant' if e.p_holm < alpha else 'not significant'} at {alpha:.3g} after Holm"
         rows.append([
             Cell(str(look.number)), Cell(f"{look.time:%Y-%m-%d %H:%M}", numeric=False),
-            Cell(seeds, numeric=False), Cell(contrast_label(contrast_of(tuple(e.contrast))), numeric=False),
+            Cell(seeds, numeric=False), Cell(_estimate_label(e), numeric=False),
             Cell(str(e.n)), Cell("—" if e.delta is None else f"{100 * e.delta:+.2f}"), Cell(fmt_pvalue(e.p)),
             Cell(fmt_pvalue(e.p_holm)), Cell(verdict, numeric=False, kind="verdict"),
         ])  # fmt: skip
     return rows
+
+
+def _estimate_label(estimate: LookEstimate) -> str:
+    label = contrast_label(contrast_of(tuple(estimate.contrast)))
+    if estimate.aggregate == HEADLINE_AGGREGATE:
+        return label
+    return f"{label} on the {AGGREGATE_LABELS.get(estimate.aggregate, estimate.aggregate)}"
 
 
 def _notes(results: StudyResults, settings: ReportSettings) -> list[str]:
@@ -135,7 +165,7 @@ def _notes(results: StudyResults, settings: ReportSettings) -> list[str]:
         f"Every report rendered with contrasts from the run folder is a look (a resume is not; neither is "
         f"re-rendering a report from its own inputs). alpha spending rule {settings.alpha_spending!r}: alpha = "
         f"{declared:g} divided equally over the {k} look{'s' * (k != 1)} taken, {settings.alpha:.3g} each; "
-        "the verdicts above (Contrasts) use it. Δ and p: the primary contrasts on the mean over categories."
+        f"the verdicts above (Contrasts) use it. Δ and p: the primary contrasts on {aggregates_named(settings.primary_on)}."
     ]
     for d in results.declarations:
         what = "; ".join(d.changed) if d.changed else (
@@ -146,8 +176,11 @@ def _notes(results: StudyResults, settings: ReportSettings) -> list[str]:
             f"Declaration {d.number} ({d.declared:%Y-%m-%d %H:%M} UTC, experiment sha256 "
             f"{d.experiment_sha256[:12]}): {what}."
         )
-    late = after_data(results)
+    late = [f"{contrast_label(c)} (declaration {d.number})" for c, d in after_data(results).items()]
+    late += [
+        f"{contrast_label(c)} as a primary contrast on the {AGGREGATE_LABELS.get(k, k)} (declaration {d.number})"
+        for (c, k), d in primary_after_data(results).items()
+    ]
     if late:
-        names = ", ".join(f"{contrast_label(c)} (declaration {d.number})" for c, d in late.items())
-        notes.append(f"{AFTER_DATA.capitalize()}, after the first trial had started: {names}.")
+        notes.append(f"{AFTER_DATA.capitalize()}, after the first trial had started: {', '.join(late)}.")
     return notes

@@ -5,7 +5,11 @@ light enough for the schema to import): ``harness.config`` validates it as part 
 report never imports :mod:`harness.config`), and the report reads it back from the experiment text
 stored in the manifest, or from a ``report.toml`` beside a committed report when the
 contrasts were declared after the study ran. Unset: every arm against the ablation baseline, all
-primary, alpha 0.05.
+primary, tested on the mean over categories, alpha 0.05.
+
+A contrast is two sides; a side is an arm or a :class:`~harness.results.Gain` of two sides, so a pair
+``[a, b]``, an interaction ``[a, b, c, d]`` and a three-way interaction ``[a, ..., h]`` are all one
+paired difference (:func:`contrast_of`, :func:`arms_of`).
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from dataclasses import dataclass, field
 import tomllib
 from pydantic import ValidationError
 
-from harness.results import DEFAULT_ALPHA, GAIN, Contrast, Gain, ReportConfig
+from harness.results import DEFAULT_ALPHA, GAIN, HEADLINE_AGGREGATE, Contrast, Gain, ReportConfig
 
 __all__ = [
     "DEFAULT_ALPHA",
     "GAIN",
+    "HEADLINE_AGGREGATE",
     "Contrast",
     "Gain",
     "ReportConfig",
@@ -29,6 +34,7 @@ __all__ = [
     "gain_arms",
     "report_section",
     "report_settings",
+    "untrained_arm_names",
 ]
 
 BOOTSTRAP_RESAMPLES = 10_000
@@ -41,7 +47,8 @@ class ReportSettings:
 
     Attributes:
         contrasts: every contrast, primary ones first.
-        primary: the contrasts that form the Holm family of the headline (and get a forest plot).
+        primary: the primary contrasts (they get a forest plot); with ``primary_on`` they form the Holm
+            family of the headline.
         alpha: the significance level of the verdicts.
         origin: where the contrasts come from, said in the report ("declared in the experiment file", ...).
         problems: declared contrasts that name an arm without COMPLETE trials (left out, listed in the report).
@@ -60,6 +67,12 @@ class ReportSettings:
     """The declared alpha when ``alpha`` is what is left of it for this look (None: no looks)."""
     after_data: frozenset[Contrast] = frozenset()
     """Contrasts first declared after trials had run (marked "declared after data")."""
+    primary_on: tuple[str, ...] = (HEADLINE_AGGREGATE,)
+    """The aggregates the primary contrasts are tested on: Holm runs over every (primary, aggregate) pair."""
+    primary_after_data: frozenset[tuple[Contrast, str]] = frozenset()
+    """(primary contrast, aggregate) pairs first declared primary after trials had run (also marked)."""
+    untrained: frozenset[str] = frozenset()
+    """Untrained arms some contrast takes as its reference (scored once: no seed variance)."""
 
 
 def report_section(toml_text: str) -> ReportConfig | None:
@@ -72,50 +85,125 @@ def report_section(toml_text: str) -> ReportConfig | None:
         return None
 
 
+def untrained_arm_names(experiment_toml: str) -> list[str]:
+    """The names of the ``untrained = true`` arms of an experiment text ([] if it does not parse)."""
+    try:
+        arms = tomllib.loads(experiment_toml).get("ablation", {}).get("arms", []) if experiment_toml else []
+    except tomllib.TOMLDecodeError:
+        return []
+    return [a["name"] for a in arms if isinstance(a, dict) and a.get("untrained") and "name" in a]
+
+
+ARMS_PER_ENTRY = (2, 4, 8)
+"""How many arms a declared entry names: a pair, an interaction, a three-way interaction."""
+
+
+def _side(arms: tuple[str, ...]) -> str:
+    """One arm, or the gain of the first half of ``arms`` over the second."""
+    if len(arms) == 1:
+        return arms[0]
+    half = len(arms) // 2
+    return Gain(_side(arms[:half]), _side(arms[half:]))
+
+
 def contrast_of(arms: tuple[str, ...]) -> Contrast:
-    """A pair as it is; a four-arm interaction ``[a, b, c, d]`` as the pair of gains ``(a − b, c − d)``."""
-    if len(arms) == 4:
-        return Contrast(Gain(arms[0], arms[1]), Gain(arms[2], arms[3]))
-    return Contrast(arms[0], arms[1])
+    """A pair as it is; an interaction ``[a, b, c, d]`` as the pair of gains ``(a − b, c − d)``; a
+    three-way interaction ``[a, ..., h]`` as the pair ``((a − b) − (c − d), (e − f) − (g − h))``."""
+    if len(arms) not in ARMS_PER_ENTRY:
+        raise ValueError(f"{list(arms)!r}: a contrast names 2, 4 or 8 arms")
+    half = len(arms) // 2
+    return Contrast(_side(arms[:half]), _side(arms[half:]))
+
+
+def _arms_of_side(side: str) -> list[str]:
+    return (
+        [*_arms_of_side(side.arm), *_arms_of_side(side.reference)] if isinstance(side, Gain) else [str(side)]
+    )
 
 
 def arms_of(contrast: Contrast) -> list[str]:
-    """The inverse of :func:`contrast_of`: ``[arm, reference]``, or an interaction's ``[a, b, c, d]``."""
-    out: list[str] = []
-    for side in contrast:
-        out += [side.arm, side.reference] if isinstance(side, Gain) else [str(side)]
-    return out
+    """The inverse of :func:`contrast_of`: ``[arm, reference]``, ``[a, b, c, d]`` or ``[a, ..., h]``."""
+    return [arm for side in contrast for arm in _arms_of_side(side)]
+
+
+def _gains_of_side(side: str) -> dict[str, tuple[str, str]]:
+    if not isinstance(side, Gain):
+        return {}
+    return {**_gains_of_side(side.arm), **_gains_of_side(side.reference), side: (side.arm, side.reference)}
 
 
 def gain_arms(contrasts: list[Contrast]) -> dict[str, tuple[str, str]]:
-    """The gain arms ``"(a − b)" -> (a, b)`` that the interactions among ``contrasts`` compare."""
-    return {side: (side.arm, side.reference) for c in contrasts for side in c if isinstance(side, Gain)}
+    """The gain arms ``"(a − b)" -> (a, b)`` that the interactions among ``contrasts`` compare, a gain's
+    own gains before it (a three-way interaction's two-way gains come first)."""
+    return {g: parts for c in contrasts for side in c for g, parts in _gains_of_side(side).items()}
+
+
+def _known(side: str, arms: set[str]) -> bool:
+    """Whether every arm under ``side`` has COMPLETE trials."""
+    return all(arm in arms for arm in _arms_of_side(side))
+
+
+def _primary_on(section: ReportConfig | None) -> tuple[str, ...]:
+    return (
+        tuple(dict.fromkeys(section.primary_on))
+        if section is not None and section.primary_on
+        else (HEADLINE_AGGREGATE,)
+    )
 
 
 def report_settings(
-    section: ReportConfig | None, arms: list[str], baseline: str, *, origin: str = ""
+    section: ReportConfig | None,
+    arms: list[str],
+    baseline: str,
+    *,
+    origin: str = "",
+    untrained: list[str] | tuple[str, ...] = (),
 ) -> ReportSettings:
-    """Resolves the contrasts of a report from a ``[report]`` section (None: each arm vs ``baseline``)."""
+    """Resolves the contrasts of a report from a ``[report]`` section (None: each arm vs ``baseline``).
+
+    ``untrained``: the untrained arms whose scores exist; a declared contrast may take one as its reference.
+    """
     alpha, spending = DEFAULT_ALPHA, "split"
-    declared: list[Contrast] = []
-    primary: list[Contrast] = []
+    entries: list[tuple[str, ...]] = []
+    primary_entries: list[tuple[str, ...]] = []
     if section is not None:
-        declared = [contrast_of(p) for p in (section.contrasts or []) + (section.interactions or [])]
-        primary = [contrast_of(p) for p in section.primary or []]
+        entries = [tuple(p) for p in (section.contrasts or []) + (section.interactions or [])]
+        primary_entries = [tuple(p) for p in section.primary or []]
         alpha = section.alpha if 0 < section.alpha < 1 else DEFAULT_ALPHA
         spending = section.alpha_spending
+    problems = [
+        f"{list(p)!r}: a contrast names 2, 4 or 8 arms" for p in entries if len(p) not in ARMS_PER_ENTRY
+    ]
+    declared = [contrast_of(p) for p in entries if len(p) in ARMS_PER_ENTRY]
+    primary = [contrast_of(p) for p in primary_entries if len(p) in ARMS_PER_ENTRY]
     if not declared:
         declared = [Contrast(arm, baseline) for arm in arms if arm != baseline] if baseline in arms else []
         origin = "not declared: every arm against the baseline" if declared else "none (no baseline arm)"
         primary = []
-    known = set(arms) | {g for g, parts in gain_arms(declared).items() if set(parts) <= set(arms)}
-    usable = [c for c in declared if c[0] in known and c[1] in known and c[0] != c[1]]
-    problems = [
-        f"{a} − {b}: no COMPLETE trial of {', '.join(x for x in (a, b) if x not in known)}"
+    trained = set(arms)
+    references = [n for n in untrained if n not in trained]
+    usable = [
+        c
+        for c in declared
+        if _known(c.arm, trained)
+        and (_known(c.reference, trained) or c.reference in references)
+        and c[0] != c[1]
+    ]
+    problems += [
+        f"{a} − {b}: no COMPLETE trial of {', '.join(x for x in (a, b) if not _known(x, trained | set(references)))}"
         for a, b in declared
         if (a, b) not in usable and a != b
     ]
     primary = [c for c in primary if c in usable] or usable
     ordered = primary + [c for c in usable if c not in primary]
     origin = origin or "declared in the experiment file"
-    return ReportSettings(ordered, primary, alpha, origin, problems, alpha_spending=spending)
+    return ReportSettings(
+        ordered,
+        primary,
+        alpha,
+        origin,
+        problems,
+        alpha_spending=spending,
+        primary_on=_primary_on(section),
+        untrained=frozenset(c.reference for c in ordered if c.reference in references),
+    )

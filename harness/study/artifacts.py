@@ -174,7 +174,7 @@ class RunFolder:
         return declaration
 
 
-DECLARED_FIELDS = ("seeds", "arms", "contrasts", "primary", "alpha", "alpha_spending")
+DECLARED_FIELDS = ("seeds", "arms", "contrasts", "primary", "primary_on", "alpha", "alpha_spending")
 """The fields whose change makes a new declaration (the experiment's hash alone does not)."""
 
 
@@ -187,12 +187,14 @@ def declaration_of(experiment: Experiment, experiment_toml: str, last: Declarati
     baseline = experiment.ablation.baseline or ""
     trained = trained_arms(experiment)  # baseline first, as the report orders them
     arms = [a for a in trained if a == baseline] + [a for a in trained if a != baseline]
-    settings = report_settings(section, arms, baseline)
+    untrained = [a.name for a in experiment.ablation.arms if a.untrained]
+    settings = report_settings(section, arms, baseline, untrained=untrained)
     fields: dict[str, Any] = {
         "seeds": list(experiment.ablation.seeds),
         "arms": arms,
         "contrasts": [arms_of(c) for c in settings.contrasts],
         "primary": [arms_of(c) for c in settings.primary],
+        "primary_on": list(settings.primary_on),
         "alpha": settings.alpha,
         "alpha_spending": section.alpha_spending if section is not None else "split",
     }
