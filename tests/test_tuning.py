@@ -391,3 +391,16 @@ def test_an_interim_record_written_during_the_tuning_stage_continues_it(tmp_path
     assert len([s for s in states if s[2] == "COMPLETE"]) == 6, states
     assert done.tuning is not None and [len(a.trials) for a in done.tuning.arms] == [6, 6]
     assert len(done.declarations) == 1
+
+
+def test_drops_trains_a_tuned_arm_at_its_chosen_setting(tmp_path):
+    from harness.cli.drops_cmd import tuned
+    from harness.errors import UserError
+
+    exp = experiment()
+    with pytest.raises(UserError, match="no chosen setting for every tuned arm"):
+        tuned(exp, tmp_path / "runs")
+    record = run_tuning(exp, lambda sub: PeakedPipeline(), runs_dir=tmp_path / "runs", progress=False)
+    at = tuned(exp, tmp_path / "runs")
+    assert at.trial_config(at.arm_overrides("gist")).lr == record.chosen["gist"]["lr"]
+    assert at.trial_config(at.arm_overrides("random")).lr == record.chosen["gist"]["lr"]

@@ -67,6 +67,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--top", type=int, default=10, help="dropped pairs to print (default: 10)")
     parser.add_argument("--data-dir", help="offline data folder (default: experiment's, GIST_HARNESS_DATA)")
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=Path("runs"),
+        help="parent of runs/<study>/: a [tuning] study's arms train at the settings in its tuning.json",
+    )
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -116,7 +122,7 @@ def log_drops(args: argparse.Namespace) -> tuple[Any, dict[str, dict[str, float]
     from harness.study.trial import trained_arms
     from harness.train import training_texts
 
-    experiment = load_experiment(args.path)
+    experiment = tuned(load_experiment(args.path), args.runs_dir)
     arms = trained_arms(experiment)
     if not arms:
         raise UserError(f"{args.path}: no [[ablation.arms]] with training: nothing to log")
@@ -137,6 +143,24 @@ def log_drops(args: argparse.Namespace) -> tuple[Any, dict[str, dict[str, float]
     texts = texts_by_id(sorted(training_texts(pipeline.train_set(config))))
     frame = log.frame(texts).assign(arm=args.arm, seed=seed, shadow=str(shadow) if shadow else "")
     return frame, record.by_source
+
+
+def tuned(experiment: Any, runs_dir: Path) -> Any:
+    """A ``[tuning]`` study's experiment at its chosen settings (``runs/<study>/tuning.json``), as its
+    confirmation trials train; any other experiment as it is."""
+    if experiment.tuning is None:
+        return experiment
+    from harness.config.tuning import tuned_arms, with_tuned
+    from harness.results import TUNING_FILE, TuningRecord, read_record
+
+    path = runs_dir / experiment.study.name / TUNING_FILE
+    record = read_record(path, TuningRecord) if path.exists() else None
+    if record is None or set(record.chosen) != set(tuned_arms(experiment)):
+        raise UserError(
+            f"{path}: no chosen setting for every tuned arm; an arm of a [tuning] study trains at its tuned "
+            "setting: run the study's tuning first (gist-harness run), or pass --runs-dir"
+        )
+    return with_tuned(experiment, record.chosen)
 
 
 def shadow_of(args: argparse.Namespace, experiment: Any, config: Any) -> Any:
