@@ -128,7 +128,15 @@ def test_add_records_block_ids_and_label_agreement_of_a_hand_made_batch():
 
 
 def _args(path: Path, **kw) -> argparse.Namespace:
-    base = {"arm": None, "seed": None, "out": None, "top": 3, "data_dir": None, "device": None}
+    base = {
+        "arm": None,
+        "seed": None,
+        "out": None,
+        "top": 3,
+        "data_dir": None,
+        "device": None,
+        "runs_dir": Path("runs"),
+    }
     base |= {"shadow": None, "shadow_param": [], "shadow_arm": None}
     return argparse.Namespace(path=path, no_progress=True, **{**base, **kw})
 
