@@ -404,3 +404,24 @@ def test_drops_trains_a_tuned_arm_at_its_chosen_setting(tmp_path):
     at = tuned(exp, tmp_path / "runs")
     assert at.trial_config(at.arm_overrides("gist")).lr == record.chosen["gist"]["lr"]
     assert at.trial_config(at.arm_overrides("random")).lr == record.chosen["gist"]["lr"]
+
+
+def test_a_resumed_random_search_draws_new_values_and_trial_n_draws_the_same_everywhere(tmp_path):
+    import optuna
+
+    from harness.study.runner import make_sampler
+
+    sub = tuning_experiment(experiment(), "gist")
+    storage = f"sqlite:///{tmp_path / 'a.db'}"
+
+    def draw(storage: str, n: int) -> list[float]:
+        study = optuna.create_study(
+            study_name="s", storage=storage, sampler=make_sampler(sub), load_if_exists=True
+        )
+        study.optimize(lambda t: t.suggest_float("lr", 1e-4, 1e-1, log=True), n_trials=n)
+        return [t.params["lr"] for t in study.trials]
+
+    first = draw(storage, 3)
+    resumed = draw(storage, 3)  # a new sampler, as a new process has
+    assert len(set(resumed)) == 6 and resumed[:3] == first
+    assert draw(f"sqlite:///{tmp_path / 'b.db'}", 6) == resumed  # trial n draws the same in any study

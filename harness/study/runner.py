@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import optuna
 from optuna.distributions import check_distribution_compatibility
 from optuna.trial import FrozenTrial, TrialState
@@ -65,6 +66,23 @@ class Pipeline(Protocol):
     def load_student(self) -> Any: ...
 
 
+class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
+    """Optuna's random sampler with trial ``n``'s draws a function of ``(seed, n)`` only.
+
+    Optuna's own seeds one generator per process, so a study resumed in a new process draws its first
+    trials' values again; here a resumed study draws new ones and stays reproducible, and two studies
+    with the same seed and space (tuned arms) draw the same values at each trial number.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self._seed = seed
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self._seed is not None:
+            self._rng.rng.seed(int(np.random.SeedSequence([self._seed, trial.number]).generate_state(1)[0]))
+
+
 def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
     study = experiment.study
     params = dict(study.sampler_params)
@@ -74,7 +92,7 @@ def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
             assert isinstance(v, CategoricalParam), "config checks: grid needs categorical entries"
             grid[k] = list(v.choices)
         params["search_space"] = grid
-    cls = optuna_class(SAMPLERS[study.sampler])
+    cls = TrialSeededRandomSampler if study.sampler == "random" else optuna_class(SAMPLERS[study.sampler])
     if "seed" in inspect.signature(cls).parameters:
         params.setdefault("seed", study.seed)
     return cls(**params)
