@@ -171,6 +171,32 @@ def test_an_arm_against_the_untrained_student_is_declared_and_reported(tmp_path:
     assert "| 25.00 |" in readme and "untrained: the untrained student, scored once (no seeds)" in readme
 
 
+def test_a_three_way_interaction_is_declared_looked_at_and_rendered(tmp_path: Path):
+    """A 2×2×2 factorial of fake arms (strategy × lr × temperature), rendered end to end."""
+    cells = [
+        {"name": f"{s}_{lr}_{t}", "strategy": "gist" if s == "g" else "none", "lr": float(lr), "temperature": t}
+        for t in (0.01, 0.05) for lr in ("1e-5", "2e-5") for s in ("g", "i")
+    ]  # fmt: skip
+    names = [c["name"] for c in cells]
+    toml = f"[report]\ninteractions = [{names!r}]\nprimary_on = ['category', 'sts']\n".replace("'", '"')
+    exp = experiment(
+        "looks",
+        study={"name": "looks", "pruner": "none"},  # fake trials report low early values: never prune
+        ablation={"seeds": [0, 1, 2], "baseline": names[1], "arms": [*cells, ARMS[-1]]},
+        report=tomllib.loads(toml)["report"],
+    )
+    manifest = StudyManifest(study="looks", experiment_toml=toml)
+    run_study(exp, NoisyPipeline(), runs_dir=tmp_path, progress=False, manifest=manifest)
+    folder = tmp_path / "looks"
+    assert load_study_dir(folder).declarations[0].contrasts == [names]
+    write_report(folder, tmp_path / "report")
+    readme = (tmp_path / "report" / "README.md").read_text(encoding="utf-8")
+    label = "((g_1e-5_0.01 − i_1e-5_0.01) − (g_2e-5_0.01 − i_2e-5_0.01)) − ((g_1e-5_0.05 − i_1e-5_0.05) − "
+    assert f"| {label}" in readme and "mean over the STS tasks" in readme
+    assert [e.contrast for e in load_study_dir(folder).looks[0].estimates] == [names, names]
+    assert list((tmp_path / "report" / "figures").glob("forest___g_1e-5_0.01*"))
+
+
 def test_declarations_are_never_overwritten(tmp_path: Path):
     folder = run(tmp_path, [0])
     path = folder / "declarations" / "0001.json"

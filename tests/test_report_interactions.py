@@ -154,6 +154,17 @@ def test_the_sts_aggregate_is_the_mean_over_the_sts_tasks_with_the_same_tests():
     assert row.bootstrap is not None and row.signs.wins + row.signs.ties + row.signs.losses == 3
     only_sts = ScoreIndex(index.scores, {}, {t: c for t, c in TASKS.items() if c == "STS"}, list(CELLS), {})
     assert [a.key for a in contrast_results(only_sts, settings).aggregates] == ["category", "task"]
+    declared = report_settings(
+        ReportConfig.model_validate(
+            {"contrasts": [["g_t1_neg", "i_t1_neg"]], "primary_on": ["category", "sts"]}
+        ),
+        list(CELLS),
+        "",
+    )
+    assert [a.key for a in contrast_results(only_sts, declared).aggregates] == ["category", "task", "sts"]
+    no_sts = ScoreIndex(index.scores, {}, {"c1": "Clustering", "p1": "PairClassification"}, list(CELLS), {})
+    notes = contrast_table(contrast_results(no_sts, declared)).notes
+    assert "Left out: the primary contrasts on the mean over the STS tasks: no such task was scored." in notes
 
 
 def test_holm_counts_every_declared_primary_contrast_and_aggregate():
