@@ -52,7 +52,7 @@ class Report:
     contrasts: list[Table]
     """The Contrasts tables that open the report (seed level, task level, per task)."""
     headline_text: list[str]
-    """One sentence per primary contrast on the mean over categories."""
+    """One sentence per primary contrast and ``primary_on`` aggregate (by default the mean over categories)."""
     headline: list[Table]
     guide: Table
     trials: Table
@@ -175,7 +175,7 @@ def build_report(
 
 
 def headline(results: StudyResults, report_toml: str = "") -> list[str]:
-    """The report's sentences on its primary contrasts (mean over categories), without the rest of it."""
+    """The report's sentences on its primary contrasts (each ``primary_on`` aggregate), without the rest of it."""
     contrasts, _ = _contrasts(results, score_index(results), report_toml, None)
     return headline_sentences(contrasts) or _no_contrasts(contrasts)
 
