@@ -8,7 +8,8 @@ built from them, so the index says what the reports say and is rebuilt, never ed
 * student and guide: the experiment's ``[model]`` (and any arm that names another guide);
 * seeds: the seeds with a COMPLETE trial;
 * verdict: the report's own sentence for each primary contrast on each ``primary_on`` aggregate (by
-  default the mean over categories) (with its Holm verdict, e.g. "not significant after Holm"), or that it declares none;
+  default the mean over categories), with its Holm verdict (e.g. "not significant after Holm"), or
+  that it declares none;
 * date: the day its last trial finished.
 
 A benchmark (``benchmarks/<name>/README.md``) is listed by its title.
