@@ -247,7 +247,7 @@ def test_a_tuned_study_chooses_on_the_tuning_suite_and_confirms_on_fresh_seeds(t
         "## Tuning",
         "expected best score by budget",
         "Chosen setting",
-        "an untuned one with the same confirmation seeds",
+        "Tuning: cost", "tuned study / untuned study",
     ):
         assert piece in text
     assert any(f.name == "tuning_expected_max" for f in report.figures)

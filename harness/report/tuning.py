@@ -36,8 +36,9 @@ def tuning_section(results: StudyResults) -> TuningSection | None:
     record = results.tuning
     if record is None:
         return None
-    text = [_setup(record), *_cost(results, record)]
-    tables = [_arms_table(record), _curve_table(record), _trials_table(record)]
+    cost, advice = _cost(results, record)
+    text = [_setup(record), *advice]
+    tables = [_arms_table(record), cost, _curve_table(record), _trials_table(record)]
     return TuningSection(text, tables, expected_max_figure(record))
 
 
@@ -154,35 +155,47 @@ def _trials_table(record: TuningRecord) -> Table:
     return Table("tuning-trials", "Tuning: every trial", columns, rows, notes)
 
 
-def _cost(results: StudyResults, record: TuningRecord) -> list[str]:
-    """The cost sentence: tuning + confirmation wall time against the confirmation alone."""
-    tuning = sum(t.seconds or 0.0 for a in record.arms for t in a.trials)
+def _cost(results: StudyResults, record: TuningRecord) -> tuple[Table, list[str]]:
+    """The cost table (tuning and confirmation wall time, their ratio to the confirmation alone) and,
+    above ``COST_TARGET``, what would bring it down."""
+    tuning = [t.seconds or 0.0 for a in record.arms for t in a.trials]
     confirmation = [
         r.trial.wall_seconds for r in results.trials if r.trial.state == "COMPLETE" and r.trial.wall_seconds
     ]
-    if not confirmation:
-        return [
-            f"Cost: the tuning trials took {tuning:.0f} s of wall time; no confirmation trial is complete yet."
-        ]
-    done = sum(confirmation)
-    ratio = (tuning + done) / done
-    trials = sum(len(a.trials) for a in record.arms)
-    line = (
-        f"Cost: {trials} tuning trials took {tuning:.0f} s and {len(confirmation)} confirmation trials "
-        f"{done:.0f} s (wall time, training and scoring, one process): the tuned study cost **{ratio:.2f}×** "
-        f"an untuned one with the same confirmation seeds (target ≤ {COST_TARGET}×)."
-    )
-    if ratio <= COST_TARGET:
-        return [line]
-    per_trial = tuning / max(trials, 1)
-    within = int((COST_TARGET - 1) * done / per_trial) if per_trial else 0
-    return [
-        line,
-        f"Above {COST_TARGET}×: a tuning trial cost {per_trial:.0f} s on average against "
-        f"{done / len(confirmation):.0f} s for a confirmation trial; at that price {within} tuning trials in all "
-        f"({within // max(len(record.arms), 1)} per arm) fit the target. Fewer steps per tuning trial "
-        "(`[tuning] max_steps`), an earlier pruner (`eval_every_steps`) or a smaller tuning suite lower the price.",
+    rows = [
+        _cost_row("tuning", tuning),
+        _cost_row("confirmation (COMPLETE trials)", confirmation),
     ]
+    ratio = (sum(tuning) + sum(confirmation)) / sum(confirmation) if confirmation else None
+    rows.append([
+        Cell("tuned study / untuned study", numeric=False), Cell("—"), Cell("—"), Cell("—"),
+        Cell("—" if ratio is None else f"{ratio:.2f}×"), Cell(f"≤ {COST_TARGET}×"),
+    ])  # fmt: skip
+    notes = [
+        "Wall time of each trial (training and scoring, one process). An untuned study with the same "
+        "confirmation seeds runs the confirmation trials only: the ratio is (tuning + confirmation) / "
+        "confirmation."
+    ]
+    table = Table("tuning-cost", "Tuning: cost", ["Stage", "Trials", "Wall (s)", "Mean per trial (s)",
+                                                  "Ratio", "Target"], rows, notes)  # fmt: skip
+    if ratio is None or ratio <= COST_TARGET:
+        return table, []
+    per_trial = sum(tuning) / len(tuning)
+    within = int((COST_TARGET - 1) * sum(confirmation) / per_trial) if per_trial else 0
+    advice = (
+        f"Cost above {COST_TARGET}×: at {per_trial:.0f} s per tuning trial, {within} tuning trials in all "
+        f"({within // max(len(record.arms), 1)} per arm) would fit the target. Fewer steps per tuning trial "
+        "(`[tuning] max_steps`), a smaller tuning suite (`[tuning] tasks`), fewer intermediate scores "
+        "(`eval_every_steps`) or fewer trials lower the price."
+    )
+    return table, [advice]
+
+
+def _cost_row(stage: str, seconds: list[float]) -> list[Cell]:
+    total = sum(seconds)
+    mean = f"{total / len(seconds):.0f}" if seconds else "—"
+    return [Cell(stage, numeric=False), Cell(str(len(seconds))), Cell(f"{total:.0f}"), Cell(mean), Cell("—"),
+            Cell("—")]  # fmt: skip
 
 
 def expected_max_figure(record: TuningRecord) -> Figure | None:
