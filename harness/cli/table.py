@@ -20,8 +20,8 @@ def print_rows(rows: Sequence[dict[str, Any]], title: str | None = None, as_json
         console.print(f"(no {title or 'rows'})")
         return
     table = Table(title=title, show_lines=False, header_style="bold")
-    for key in rows[0]:
-        table.add_column(str(key), overflow="fold")
+    for i, key in enumerate(rows[0]):  # the first column (a name to copy) never folds
+        table.add_column(str(key), overflow="fold", no_wrap=i == 0)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row.values()))
     console.print(table)

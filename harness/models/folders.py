@@ -1,7 +1,8 @@
 """Model folders on disk: where an offline model's sentence-transformers folder is.
 
 A package's folder, a split archive assembled once into the cache folder (checked part by part,
-unzipped atomically), or a local folder; and the harness cache folder itself (``cache_dir``).
+unzipped atomically), or a local folder; the folder of a scoring-only model's package
+(``package_folder``); and the harness cache folder itself (``cache_dir``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -64,6 +66,16 @@ def _package_path(spec: ModelSpec) -> Path:
             f"model {spec.name!r} needs the package {dist!r}: pip install {dist} (a gist-harness dependency)"
         ) from None
     return Path(module.get_model_path())
+
+
+def package_folder(spec: ModelSpec) -> Path:
+    """The installed folder of a scoring-only model's package (UserError naming the extra that installs it)."""
+    found = importlib.util.find_spec(spec.package or "")
+    if found is None or not found.submodule_search_locations:
+        raise UserError(
+            f"model {spec.name!r} needs the package {spec.package!r}: pip install 'gist-harness[{spec.extra}]'"
+        )
+    return Path(next(iter(found.submodule_search_locations)))
 
 
 def locate_part(part: ZipPart) -> Path:

