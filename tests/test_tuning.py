@@ -425,3 +425,10 @@ def test_a_resumed_random_search_draws_new_values_and_trial_n_draws_the_same_eve
     resumed = draw(storage, 3)  # a new sampler, as a new process has
     assert len(set(resumed)) == 6 and resumed[:3] == first
     assert draw(f"sqlite:///{tmp_path / 'b.db'}", 6) == resumed  # trial n draws the same in any study
+
+
+def test_validate_names_the_tuned_arms_and_budget(capsys):
+    from harness.cli import main
+
+    assert main(["validate", str(Path(__file__).parents[1] / "experiments" / "tuned-static.toml")]) == 0
+    assert "; tuned: infonce, gist, 12 trials each on dev)" in capsys.readouterr().out

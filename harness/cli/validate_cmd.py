@@ -31,6 +31,16 @@ def batching_summary(experiment: Any) -> str:
     return "batching " + " | ".join(parts)
 
 
+def tuning_summary(experiment: Any) -> str:
+    """``; tuned: gist, infonce, 12 trials each on dev`` for a ``[tuning]`` study, else nothing."""
+    if experiment.tuning is None:
+        return ""
+    from harness.config.tuning import tuned_arms
+
+    tuning = experiment.tuning
+    return f"; tuned: {', '.join(tuned_arms(experiment))}, {tuning.trials} trials each on {tuning.label}"
+
+
 def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
@@ -42,5 +52,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         arms = [a.name for a in experiment.ablation.arms]
         what = f"arms {', '.join(arms)}" if arms else f"search over {', '.join(experiment.search_space)}"
-        print(f"ok: {path} (study {experiment.study.name}: {what}; {batching_summary(experiment)})")
+        print(
+            f"ok: {path} (study {experiment.study.name}: {what}; {batching_summary(experiment)}{tuning_summary(experiment)})"
+        )
     return 2 if failed else 0
