@@ -54,10 +54,13 @@ class SuiteTask:
     Attributes:
         name: a registered local task (``local:STSBenchmark``) or, in a hub suite, an mteb task name.
         splits: the splits scored; ``None`` = the task's own eval splits.
+        subsets: the subsets scored (MTEB subset names such as ``deu-eng``, or ISO 639-3 language
+            codes such as ``deu``); ``None`` = all of the task's subsets. Local tasks only.
     """
 
     name: str
     splits: tuple[str, ...] | None = None
+    subsets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,12 @@ _NOT_MTEB = (
     "local:Banking77Clustering",
     "local:EmotionClustering",
 )
+_MULTILINGUAL = (
+    "local:STSBenchmarkMultilingualSTS",
+    "local:STSBenchmarkCrossLingual",
+    "local:Tatoeba",
+    "local:AmazonCounterfactualClassification-de-ja",
+)
 _BY_CATEGORY = sorted((*_MTEB_LOCAL, *_NOT_MTEB), key=lambda n: (TASKS.get(n).metadata.type, n))
 # offline-all with each expensive task swapped for its downsampled copy (harness/tasks/lite.py).
 _LITE_OF = {cls.downsampled_from: name for name, cls in TASKS.items() if cls.downsampled_from}
@@ -147,7 +156,7 @@ for _registered in [
     ),
     Suite(
         "offline-all",
-        "every local task: 12 MTEB copies + 5 non-MTEB tasks, by category",
+        "every local English task: 12 MTEB copies + 5 non-MTEB tasks, by category",
         _tasks(*_BY_CATEGORY),
     ),
     Suite(
@@ -155,6 +164,12 @@ for _registered in [
         "offline-all's categories, faster: STS, pair classification and TrecQA whole; SciFact, "
         "classification and clustering downsampled (*-lite tasks, not MTEB tasks)",
         _tasks(*_LITE),
+    ),
+    Suite(
+        "offline-multilingual",
+        "STS-B in 10 languages (dev, test), Tatoeba (12 pairs with English), AmazonCounterfactual de/ja, "
+        "and the harness's cross-lingual STS-B (<lang>-en; not an MTEB task)",
+        _tasks(*_MULTILINGUAL),
     ),
     Suite(
         "dev",
@@ -191,20 +206,28 @@ def overlapping_tasks(tuning: Any, final: Any) -> list[str]:
 
     None when ``tuning``'s suite is made disjoint (``disjoint_from``) from suites holding every final
     task, or the full task a lite one cuts down; otherwise the final tasks ``tuning`` selects as well
-    (by name, a lite task counting as its full one).
+    (by name, a lite task counting as its full one, a task sharing another's sentences, such as the
+    multilingual STS-B's English subset, as that one too).
     """
     tuning_suite, final_suite = SUITES.get(tuning.suite), SUITES.get(final.suite)
     finals = [t.name for t in final_suite.tasks if final.tasks is None or t.name in final.tasks]
     covered = {t.name for name in tuning_suite.disjoint_from for t in SUITES.get(name).tasks}
     if all(_full_task(n) in covered for n in finals):
         return []
-    tuned = {_full_task(t.name) for t in tuning_suite.tasks if tuning.tasks is None or t.name in tuning.tasks}
-    return [n for n in finals if _full_task(n) in tuned]
+    tuned = _union(
+        _related(t.name) for t in tuning_suite.tasks if tuning.tasks is None or t.name in tuning.tasks
+    )
+    return [n for n in finals if _related(n) & tuned]
 
 
 def _full_task(name: str) -> str:
     """The full local task a lite task cuts down; any other task's own name."""
     return (TASKS.get(name).downsampled_from or name) if name in TASKS else name
+
+
+def _related(name: str) -> set[str]:
+    """The task (a lite task as its full one) and the local tasks scoring the same sentences."""
+    return {_full_task(name), *(TASKS.get(name).shares_texts_with if name in TASKS else ())}
 
 
 def listing() -> list[dict[str, Any]]:
@@ -241,6 +264,8 @@ def suite_tasks(suite: str | Suite, data_dir: str | Path | None = None) -> list[
         task = get_task(entry.name, data_dir)
         if entry.splits:
             task.filter_eval_splits(list(entry.splits))
+        if entry.subsets:
+            task.select_subsets(entry.subsets)
         task.load_data()
         tasks.append(task)
     if suite.disjoint_from:

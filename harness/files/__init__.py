@@ -15,6 +15,7 @@ once:
 * Emotion lines are split on the *last* ``;``.
 * AmazonCounterfactual uses standard CSV double-quote handling with a tab delimiter.
 * BIOSSES files have no final newline; pair *i* is sentence lines ``2i`` and ``2i+1``.
+* stsb-multi-mt: CSV without a header (standard quoting, CRLF); Tatoeba: two parallel line files.
 * PIT2015 columns are in file order (Label 5th, not 1st as its README says); ``test.label``
   holds the test labels.
 * SciFact abstracts are numpy-repr lists of Python string literals, ``cited_doc_ids`` numpy int
@@ -38,6 +39,7 @@ from harness.files.classification import (
     read_tweet_sentiment,
 )
 from harness.files.folder import ENV_DATA, data_dir
+from harness.files.multilingual import read_stsb_multi, read_tatoeba
 from harness.files.scifact import (
     parse_string_list,
     read_beir_qrels,
@@ -80,6 +82,8 @@ __all__ = [
     "read_sts_folder",
     "read_sts_input",
     "read_stsb",
+    "read_stsb_multi",
+    "read_tatoeba",
     "read_tweet_sentiment",
     "read_trecqa",
 ]

@@ -18,6 +18,7 @@ from harness.tasks._local import LocalTask, Role
 from harness.tasks.classification import CLASSIFICATION_TASKS
 from harness.tasks.clustering import CLUSTERING_TASKS
 from harness.tasks.lite import LITE_TASKS
+from harness.tasks.multilingual import MULTILINGUAL_TASKS
 from harness.tasks.pair_classification import PAIR_CLASSIFICATION_TASKS
 from harness.tasks.reranking import RERANKING_TASKS
 from harness.tasks.retrieval import RETRIEVAL_TASKS
@@ -34,6 +35,7 @@ _ALL_TASKS: list[type[LocalTask]] = [
     *RERANKING_TASKS,
     *CLUSTERING_TASKS,
     *LITE_TASKS,
+    *MULTILINGUAL_TASKS,
 ]
 for _cls in _ALL_TASKS:
     TASKS.register(_cls.metadata.name, _cls)

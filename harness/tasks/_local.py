@@ -100,9 +100,13 @@ class LocalTask:
     hub_name: ClassVar[str | None] = None  # the MTEB task this copy reproduces, if any
     dev_only: ClassVar[bool] = False  # data for HPO objectives only, never in a final suite
     downsampled_from: ClassVar[str | None] = None  # a lite task: the full local task it cuts down
+    shares_texts_with: ClassVar[
+        tuple[str, ...]
+    ] = ()  # local tasks scoring the same sentences (translations aside)
     metadata: TaskMetadata
     dataset: Any
     data_loaded: bool
+    hf_subsets: list[str]
 
     if TYPE_CHECKING:  # provided by the mteb abstract task this mixin is combined with
 
@@ -149,10 +153,38 @@ class LocalTask:
         """
         self.load_data()
         data = self.dataset[split]
-        keep = [
-            i
-            for i, (a, b) in enumerate(zip(data["sentence1"], data["sentence2"], strict=True))
-            if lowercase_words(a) not in banned and lowercase_words(b) not in banned
-        ]
-        self.dataset[split] = data.select(keep)
-        return len(data) - len(keep)
+        self.dataset[split] = pairs_without(data, banned)
+        return len(data) - len(self.dataset[split])
+
+    def select_subsets(self, wanted: Sequence[str]) -> None:
+        """Scores only the subsets ``wanted``: MTEB subset names (``deu-eng``) or ISO 639-3 language
+        codes (``deu``: every subset with that language), kept in the metadata's order.
+
+        Raises:
+            UserError: one line naming an unknown value and listing the valid subsets and languages.
+        """
+        subsets = list(self.metadata.hf_subsets)
+        by_language: dict[str, list[str]] = {}
+        for subset, langscripts in self.metadata.hf_subsets_to_langscripts.items():
+            for langscript in langscripts:
+                by_language.setdefault(langscript.split("-")[0], []).append(subset)
+        chosen: set[str] = set()
+        for name in wanted:
+            if name not in subsets and name not in by_language:
+                raise UserError(
+                    f"{self.metadata.name}: unknown subset or language {name!r}; subsets: "
+                    f"{', '.join(subsets)}; languages: {', '.join(sorted(by_language))}"
+                )
+            chosen.update([name] if name in subsets else by_language[name])
+        self.hf_subsets = [s for s in subsets if s in chosen]
+
+
+def pairs_without(data: Any, banned: set[str]) -> Any:
+    """The pairs of ``data`` (a ``Dataset`` with sentence1/sentence2) where neither sentence's
+    ``lowercase_words`` is in ``banned``."""
+    keep = [
+        i
+        for i, (a, b) in enumerate(zip(data["sentence1"], data["sentence2"], strict=True))
+        if lowercase_words(a) not in banned and lowercase_words(b) not in banned
+    ]
+    return data.select(keep)

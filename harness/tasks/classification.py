@@ -93,14 +93,16 @@ class LocalClassification(LocalTask, AbsTaskClassification):
 
     def embedded_texts(self) -> set[str]:
         """Test texts plus the training rows mteb's probe draws (its own sampler, same seed)."""
-        texts = super().embedded_texts()
-        train = self._splits()[self.train_split]
+        return super().embedded_texts() | self.drawn_texts(self._splits()[self.train_split])
+
+    def drawn_texts(self, train: Dataset) -> set[str]:
+        """The rows of ``train`` mteb's probe draws over all experiments (its own sampler, same seed)."""
         order: list[int] | None = None
         drawn: set[int] = set()
         for experiment in range(self.n_experiments):
             _, order, chosen = self._undersample_data(train, experiment, order)
             drawn.update(chosen)
-        return texts | set(train.select(sorted(drawn))["text"])
+        return set(train.select(sorted(drawn))["text"])
 
 
 class LocalBanking77(LocalClassification):
