@@ -257,6 +257,7 @@ def build_guide(
         UserError: a missing corpus/student, or an unknown name (with close matches).
     """
     name = kind_or_model_name
+    batch_size = 64
     if isinstance(name, str) and name in GUIDES:
         kind = GUIDES.get(name)
         if kind.needs_corpus and not corpus:
@@ -267,6 +268,7 @@ def build_guide(
         fingerprint = f"{kind.name}:{model_digest(model)}"
     elif isinstance(name, str):
         model, fingerprint, kind_name = _named_model(name, device), models.model_fingerprint(name), "neural"
+        batch_size = _fill_batch_size(name)
     else:
         model, kind_name = name, "neural"
         if max_seq_len is not None:
@@ -279,6 +281,7 @@ def build_guide(
         cache_dir=folder if persist else None,
         max_seq_len=max_seq_len,
         dtype=dtype,
+        batch_size=batch_size,
         kind=kind_name,
         progress=progress,
     )
@@ -293,6 +296,12 @@ def _lexical_guide(kind: str, corpus: list[str] | None) -> Guide | None:
         return None
     assert corpus is not None  # needs_corpus, checked by build_guide
     return TfidfGuide(corpus) if kind == "tfidf" else BM25Guide(corpus)
+
+
+def _fill_batch_size(name: str) -> int:
+    """Texts per encode call while filling the cache: the zoo spec's ``batch_size``, else 64."""
+    spec = models.get_spec(name) if models.is_model_name(name) else None
+    return spec.batch_size if spec is not None and spec.batch_size else 64
 
 
 def _frozen_copy(kind: str, student: Any, max_seq_len: int | None) -> Any:

