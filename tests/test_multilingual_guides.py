@@ -19,7 +19,15 @@ from harness.evaluate import SUITES, Suite, SuiteTask
 from harness.guide_cache import GuideCache, cache_key
 from harness.guides import GuideFactory
 from harness.loss import GuidedInBatchLoss
-from harness.models import MODELS, check_trainable, get_spec, load_model, model_digest, model_fingerprint
+from harness.models import (
+    MODELS,
+    check_trainable,
+    get_spec,
+    load_model,
+    model_digest,
+    model_fingerprint,
+    untrainable_message,
+)
 from harness.tasks import TASKS
 
 E5, USE = "multilingual-e5-small-q4", "use-multilingual-v3"
@@ -162,6 +170,8 @@ def test_scoring_only_models_are_refused_as_students(embedder):
         train(TrainConfig(), student=embedder, guide=None, train_dataset=None)
     assert "\n" not in str(caught.value)
     check_trainable(tiny_model(0))  # a transformer student passes
+    assert untrainable_message(name) == str(caught.value)  # the same line before any model loads
+    assert untrainable_message("all-minilm-l6") is None and untrainable_message("static-random-8") is None
 
 
 def test_truncation_does_not_apply(embedder):

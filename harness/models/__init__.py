@@ -69,6 +69,7 @@ __all__ = [
     "parse_hub_ref",
     "resolve_revision",
     "truncate",
+    "untrainable_message",
     "weights_digest",
 ]
 
@@ -109,10 +110,20 @@ def check_trainable(model: SentenceTransformer) -> None:
     """Raises a one-line ``UserError`` when ``model`` is a scoring-only model (``source="embedder"``)."""
     for module in model.children():
         if type(module).__name__ == "EmbedderModule":
-            raise UserError(
-                f"model {module.name!r} is scoring-only (its package embeds with its own engine, no torch "
-                "weights): it cannot be trained; use it as a guide or score it with 'gist-harness eval'"
-            )
+            raise UserError(untrainable_message(module.name))
+
+
+def untrainable_message(name: str) -> str | None:
+    """Why the model ``name`` cannot be a student (a scoring-only zoo model), or None when it can.
+
+    For checks that run before any model loads (an experiment's ``student``).
+    """
+    if not is_model_name(name) or not get_spec(name).scoring_only:
+        return None
+    return (
+        f"model {name!r} is scoring-only (its package embeds with its own engine, no torch weights): "
+        "it cannot be trained; use it as a guide or score it with 'gist-harness eval'"
+    )
 
 
 def _load_hub(spec: ModelSpec, device: str | None) -> SentenceTransformer:
