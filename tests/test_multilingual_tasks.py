@@ -15,6 +15,7 @@ import pytest
 from harness.embedding_cache import CachedEncoder
 from harness.errors import UserError
 from harness.evaluate import SUITES, Suite, SuiteTask, evaluate, overlapping_tasks, suite_tasks
+from harness.files import read_stsb_multi, read_tatoeba
 from harness.registry import UnknownNameError
 from harness.tasks import get_task
 from harness.tasks.multilingual import STSB_LANGUAGES, TATOEBA_SOURCES
@@ -130,6 +131,30 @@ def test_tuning_on_dev_is_refused_for_the_multilingual_stsb():
 def test_unknown_task_lists_close_names():
     with pytest.raises(UnknownNameError, match="local:Tatoeba"):
         get_task("local:Tatoba")
+
+
+def test_stsb_multi_reader_keeps_quoted_commas_and_names_a_bad_line(tmp_path):
+    path = tmp_path / "stsb-xx-test.csv"
+    path.write_text('"Ein Mann, der lacht.",Ein Mann lacht.,4.2\r\n"Ja, ""gut""",Nein,0.0\r\n', newline="")
+    assert read_stsb_multi(path) == [
+        {"sentence1": "Ein Mann, der lacht.", "sentence2": "Ein Mann lacht.", "score": 4.2},
+        {"sentence1": 'Ja, "gut"', "sentence2": "Nein", "score": 0.0},
+    ]
+    path.write_text("a,b,4.2\r\nc,d\r\n", newline="")
+    with pytest.raises(UserError, match=r"stsb-xx-test.csv:2: expected 3 comma-separated fields"):
+        read_stsb_multi(path)
+
+
+def test_tatoeba_reader_pairs_lines_and_refuses_unequal_files(tmp_path):
+    (tmp_path / "t.jpn").write_text("猫です。\n犬です。\n", encoding="utf-8")
+    (tmp_path / "t.eng").write_text("It is a cat.\nIt is a dog.\n", encoding="utf-8")
+    assert read_tatoeba(tmp_path / "t.jpn", tmp_path / "t.eng")[1] == {
+        "sentence1": "犬です。",
+        "sentence2": "It is a dog.",
+    }
+    (tmp_path / "t.eng").write_text("It is a cat.\n", encoding="utf-8")
+    with pytest.raises(UserError, match="has 1 lines but .* has 2"):
+        read_tatoeba(tmp_path / "t.jpn", tmp_path / "t.eng")
 
 
 def test_stsb_multilingual_equals_mteb_statistics(data_dir):
