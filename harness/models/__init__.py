@@ -110,7 +110,7 @@ def check_trainable(model: SentenceTransformer) -> None:
     """Raises a one-line ``UserError`` when ``model`` is a scoring-only model (``source="embedder"``)."""
     for module in model.children():
         if type(module).__name__ == "EmbedderModule":
-            raise UserError(untrainable_message(module.name))
+            raise UserError(untrainable_message(str(module.name)))
 
 
 def untrainable_message(name: str) -> str | None:
