@@ -77,7 +77,10 @@ def test_subsets_and_splits_are_mteb_s(tmp_path):
     assert set(TATOEBA_SUBSETS) <= set(mteb.get_task("Tatoeba").metadata.eval_langs)
     assert tatoeba.metadata.main_score == "f1"
     counterfactual = get_task("local:AmazonCounterfactualClassification-de-ja", tmp_path)
-    assert counterfactual.hf_subsets == ["de", "ja"] and list(counterfactual.eval_splits) == ["test"]
+    assert counterfactual.hf_subsets == ["de", "ja"]
+    assert list(counterfactual.eval_splits) == list(
+        mteb.get_task("AmazonCounterfactualClassification").eval_splits
+    )
     cross = get_task("local:STSBenchmarkCrossLingual", tmp_path)
     assert cross.hf_subsets == [f"{lang}-en" for lang in STSB_LANGUAGES if lang != "en"]
     assert cross.metadata.description.startswith("Not an MTEB task") and cross.hub_name is None
@@ -186,7 +189,7 @@ def test_counterfactual_de_ja_equal_mteb_statistics(data_dir):
     task = get_task("local:AmazonCounterfactualClassification-de-ja", data_dir)
     task.load_data()
     stats = _stats("Classification/AmazonCounterfactualClassification.json")
-    for split in ("train", "test"):
+    for split in ("train", "validation", "test"):
         for subset in ("de", "ja"):
             data, expected = task.dataset[subset][split], stats[split]["hf_subset_descriptive_stats"][subset]
             assert len(data) == expected["num_samples"]

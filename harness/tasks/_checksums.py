@@ -124,4 +124,6 @@ FILE_SHA256: dict[str, str] = {
     "amazon-counterfactual/DE_test.tsv": "ccfb853849a85ea747fbb435bad7c50336bd2c28c523be4479535a8872870476",
     "amazon-counterfactual/JP_train.tsv": "b836056ff3c13c02f56cd5e8d0841e1de45e50f1cc89da10cf42d8c7c5d910a1",
     "amazon-counterfactual/JP_test.tsv": "863b45ba88f7e2d3d61f2a7ee1d6b44a11eb13c91653ae563616cc9bee2537a1",
+    "amazon-counterfactual/DE_valid.tsv": "677831289a71ebba856dfaecec92dfc9dfade9a954f8e50c923407a1fcda981a",
+    "amazon-counterfactual/JP_valid.tsv": "8ab8efeaa2c271b0b96a74e4c2e3f4cd6b2adc3d588e43c76891f6a259890f11",
 }

@@ -11,8 +11,9 @@ one MTEB would report on the same texts:
   sentence, sentence2 = the English one; main score: MTEB's weighted F1 of nearest-neighbour
   matching. Each sentence keeps its line's trailing newline, as MTEB's copy does (its character
   counts are one per sentence longer than the stripped lines').
-* ``local:AmazonCounterfactualClassification-de-ja``: MTEB's subsets ``de`` and ``ja`` (test
-  split; the probe draws from train), beside the English ``local:AmazonCounterfactualClassification``.
+* ``local:AmazonCounterfactualClassification-de-ja``: MTEB's subsets ``de`` and ``ja``, its splits
+  validation and test (the probe draws from train), beside the English
+  ``local:AmazonCounterfactualClassification``.
 * ``local:STSBenchmarkCrossLingual`` (not an MTEB task): the parallel STS-B test files paired across
   languages, sentence 1 in one language and sentence 2 in English (subset ``de-en``: German sentence
   1, English sentence 2), gold score unchanged.
@@ -45,8 +46,9 @@ TATOEBA_SOURCES = ("ara", "cmn", "deu", "fra", "ita", "jpn", "nld", "pol", "por"
 TATOEBA_LANGUAGES = {
     f"{x}-eng": TatoebaBitextMining.metadata.hf_subsets_to_langscripts[f"{x}-eng"] for x in TATOEBA_SOURCES
 }
-# AmazonCounterfactual subsets read here and the file prefix of each.
+# AmazonCounterfactual subsets read here and the file prefix of each; file split names by MTEB's.
 COUNTERFACTUAL_FILES = {"de": "DE", "ja": "JP"}
+COUNTERFACTUAL_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
 CROSS_LINGUAL_LANGUAGES = {
     f"{lang}-en": [*STSB_LANGUAGES[lang], *STSB_LANGUAGES["en"]] for lang in STSB_LANGUAGES if lang != "en"
 }
@@ -159,8 +161,9 @@ class LocalAmazonCounterfactualMultilingual(LocalClassification):
     files = tuple(
         f"amazon-counterfactual/{prefix}_{split}.tsv"
         for prefix in COUNTERFACTUAL_FILES.values()
-        for split in ("train", "test")
+        for split in COUNTERFACTUAL_SPLITS.values()
     )
+    splits_read: ClassVar[dict[str, Role]] = {"train": "train", "validation": "test", "test": "test"}
     hub_name = AmazonCounterfactualClassification.metadata.name
     samples_per_label = AmazonCounterfactualClassification.samples_per_label
     metadata = local_metadata(
@@ -168,14 +171,13 @@ class LocalAmazonCounterfactualMultilingual(LocalClassification):
         files=files,
         hub=AmazonCounterfactualClassification,
         description=(
-            "Local copy of MTEB AmazonCounterfactualClassification, subsets 'de' and 'ja', test split "
-            "(the English subset is local:AmazonCounterfactualClassification)."
+            "Local copy of MTEB AmazonCounterfactualClassification, subsets 'de' and 'ja', validation and "
+            "test splits as MTEB scores them (the English subset is local:AmazonCounterfactualClassification)."
         ),
         eval_langs={
             subset: AmazonCounterfactualClassification.metadata.hf_subsets_to_langscripts[subset]
             for subset in COUNTERFACTUAL_FILES
         },
-        eval_splits=["test"],
     )
 
     def read(self, data_dir: Path) -> dict[str, DatasetDict]:
@@ -183,9 +185,9 @@ class LocalAmazonCounterfactualMultilingual(LocalClassification):
             subset: DatasetDict(
                 {
                     split: _text_label_split(
-                        read_amazon_counterfactual(data_dir / f"amazon-counterfactual/{prefix}_{split}.tsv")
+                        read_amazon_counterfactual(data_dir / f"amazon-counterfactual/{prefix}_{name}.tsv")
                     )
-                    for split in ("train", "test")
+                    for split, name in COUNTERFACTUAL_SPLITS.items()
                 }
             )
             for subset, prefix in COUNTERFACTUAL_FILES.items()
@@ -195,10 +197,10 @@ class LocalAmazonCounterfactualMultilingual(LocalClassification):
         return {text for subset in self.hf_subsets for text in self.dataset[subset][split]["text"]}
 
     def embedded_texts(self) -> set[str]:
-        """Test texts plus, per subset, the training rows mteb's probe draws."""
+        """The scored splits' texts plus, per subset, the training rows mteb's probe draws."""
         self.load_data()
         drawn = (self.drawn_texts(self.dataset[subset][self.train_split]) for subset in self.hf_subsets)
-        return self.split_texts("test").union(*drawn)
+        return set().union(*(self.split_texts(split) for split in self.eval_splits), *drawn)
 
 
 class LocalSTSBenchmarkCrossLingual(MultilingualPairs, AbsTaskSTS):
