@@ -109,8 +109,9 @@ class EmbedderModule(InputModule):
 
 
 def build_embedder_model(spec: ModelSpec, device: str | None = None) -> SentenceTransformer:
-    """A ``SentenceTransformer`` over the package's engine (CPU; ``device`` only places its outputs)."""
+    """A ``SentenceTransformer`` over the package's engine, on the CPU whatever ``device`` asks:
+    the engine (numpy, C) runs there and returns CPU arrays (``guide_device`` has no effect)."""
     from sentence_transformers import SentenceTransformer
 
     prompts = {"query": spec.prefixes[0], "document": spec.prefixes[1]} if spec.prefixes else None
-    return SentenceTransformer(modules=[EmbedderModule(spec.name)], device=device or "cpu", prompts=prompts)
+    return SentenceTransformer(modules=[EmbedderModule(spec.name)], device="cpu", prompts=prompts)
