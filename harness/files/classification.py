@@ -57,9 +57,10 @@ def read_emotion(path: Path) -> list[Row]:
 
 
 def read_amazon_counterfactual(path: Path) -> list[Row]:
-    """Reads an AmazonCounterfactual file (``amazon-counterfactual/EN*_{train,valid,test}.tsv``).
+    """Reads an AmazonCounterfactual file (``amazon-counterfactual/{EN,EN-ext,DE,JP}_{train,valid,test}.tsv``).
 
-    Tab-separated with standard CSV double-quote handling (that reproduces MTEB's texts).
+    Tab-separated with standard CSV double-quote handling (that reproduces MTEB's texts); the U+001A
+    characters of a few DE/JP sentences are kept.
 
     Returns:
         One dict per sentence: ``text``, ``label`` (1 = counterfactual, 0 = not).
