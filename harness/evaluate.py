@@ -205,29 +205,27 @@ def overlapping_tasks(tuning: Any, final: Any) -> list[str]:
     """The tasks of selection ``final`` that selection ``tuning`` may score too (both ``SuiteRef``-like).
 
     None when ``tuning``'s suite is made disjoint (``disjoint_from``) from suites holding every final
-    task, or the full task a lite one cuts down; otherwise the final tasks ``tuning`` selects as well
-    (by name, a lite task counting as its full one, a task sharing another's sentences, such as the
-    multilingual STS-B's English subset, as that one too).
+    task; otherwise the final tasks ``tuning`` scores on the same dataset and splits. A task is named by
+    its dataset (``local:STS12`` and the hub's ``STS12`` are one; a lite task counts as its full one),
+    so a hub suite cannot choose settings on the test sets a local final suite scores.
     """
     tuning_suite, final_suite = SUITES.get(tuning.suite), SUITES.get(final.suite)
-    finals = [t.name for t in final_suite.tasks if final.tasks is None or t.name in final.tasks]
-    covered = {t.name for name in tuning_suite.disjoint_from for t in SUITES.get(name).tasks}
-    if all(_full_task(n) in covered for n in finals):
+    finals = [t for t in final_suite.tasks if final.tasks is None or t.name in final.tasks]
+    covered = {_dataset(t.name) for name in tuning_suite.disjoint_from for t in SUITES.get(name).tasks}
+    if all(_dataset(t.name) in covered for t in finals):
         return []
-    tuned = _union(
-        _related(t.name) for t in tuning_suite.tasks if tuning.tasks is None or t.name in tuning.tasks
-    )
-    return [n for n in finals if _related(n) & tuned]
+    tuned = {
+        (_dataset(t.name), t.splits)
+        for t in tuning_suite.tasks
+        if tuning.tasks is None or t.name in tuning.tasks
+    }
+    return [t.name for t in finals if (_dataset(t.name), t.splits) in tuned]
 
 
-def _full_task(name: str) -> str:
-    """The full local task a lite task cuts down; any other task's own name."""
-    return (TASKS.get(name).downsampled_from or name) if name in TASKS else name
-
-
-def _related(name: str) -> set[str]:
-    """The task (a lite task as its full one) and the local tasks scoring the same sentences."""
-    return {_full_task(name), *(TASKS.get(name).shares_texts_with if name in TASKS else ())}
+def _dataset(name: str) -> str:
+    """The dataset a task scores: a lite task's full task, without the ``local:`` prefix."""
+    full = (TASKS.get(name).downsampled_from or name) if name in TASKS else name
+    return full.removeprefix("local:")
 
 
 def listing() -> list[dict[str, Any]]:

@@ -414,6 +414,8 @@ class TuningTrial(_Record):
     """The step of the last intermediate score (the one a pruned trial stopped at)."""
     last_value: float | None = None
     """The last intermediate score."""
+    intermediate: dict[int, float] = {}
+    """Every intermediate score by step (a restore gives them back to the pruner)."""
     seconds: float | None = None
     """Wall time of the trial: training, intermediate and final scoring."""
     error: str = ""
@@ -455,8 +457,20 @@ class TuningRecord(_Record):
 
     @property
     def chosen(self) -> dict[str, dict[str, Any]]:
-        """Arm -> its chosen setting, for every arm that has one."""
-        return {a.arm: a.chosen for a in self.arms if a.chosen is not None}
+        """Arm -> its chosen setting, for every arm whose search is finished (``budget`` trials COMPLETE
+        or PRUNED) and has one; a search still running has only a best-so-far, never a choice."""
+        return {a.arm: a.chosen for a in self.arms if a.chosen is not None and self.finished(a)}
+
+    def finished(self, arm: TunedArm) -> bool:
+        """Whether ``arm``'s search has used its budget."""
+        return sum(t.state in ("COMPLETE", "PRUNED") for t in arm.trials) >= self.budget
+
+    def progress(self) -> str:
+        """``infonce 12 of 12, gist 3 of 12``: how far each arm's search got."""
+        return ", ".join(
+            f"{a.arm} {sum(t.state in ('COMPLETE', 'PRUNED') for t in a.trials)} of {self.budget}"
+            for a in self.arms
+        )
 
 
 TUNING_FILE = "tuning.json"

@@ -173,6 +173,31 @@ def test_random_matched_to_gist_drops_at_the_margin_it_is_given():
         ),
         ({"tuning": {"trials": 3}}, "tuning.space", "has nothing to tune"),
         (
+            {"tuning": {"trials": 3, "suite": "mteb-eng-sts", "space": {"lr": LR}}},
+            "tuning.suite",
+            "overlaps the final suite",
+        ),
+        (
+            {
+                "tuning": {
+                    "trials": 3,
+                    "space": {"lr": LR, "strategy": {"type": "categorical", "choices": ["none", "gist"]}},
+                }
+            },
+            "tuning.space.strategy",
+            "defines an arm",
+        ),
+        (
+            {"tuning": {"trials": 3, "arms": [], "space": {"lr": LR}}},
+            "tuning.arms",
+            "list each tuned arm once",
+        ),
+        (
+            {"tuning": {"trials": 3, "arms": ["gist", "gist"], "space": {"lr": LR}}},
+            "tuning.arms",
+            "list each tuned arm once",
+        ),
+        (
             {"tuning": {"trials": 3, "arms": ["random"], "space": {"lr": LR}}},
             "tuning.arms.0",
             "not a trained arm that follows none",
@@ -193,10 +218,10 @@ def test_the_dev_suite_is_accepted_against_every_local_final_suite():
 
 def test_a_control_in_a_tuned_study_must_follow_the_arm_it_matches():
     arms = [*ARMS, {"name": "random", "strategy": "random", "strategy_params": {"match": "gist"}}]
-    with pytest.raises(ConfigError, match="control 'random' is matched to another arm's drops"):
+    with pytest.raises(ConfigError, match="control 'random' copies 'gist'.s drops"):
         validate_experiment(document(ablation={"seeds": [0], "baseline": "infonce", "arms": arms}))
     arms = [*ARMS, {"name": "topk", "strategy": "student_topk_at_rate"}]
-    with pytest.raises(ConfigError, match="follows = one of infonce, gist"):
+    with pytest.raises(ConfigError, match="follows a tuned 'gist' arm .valid: gist."):
         validate_experiment(document(ablation={"seeds": [0], "baseline": "infonce", "arms": arms}))
 
 
@@ -247,7 +272,8 @@ def test_a_tuned_study_chooses_on_the_tuning_suite_and_confirms_on_fresh_seeds(t
         "## Tuning",
         "expected best score by budget",
         "Chosen setting",
-        "Tuning: cost", "tuned study / untuned study",
+        "Tuning: cost",
+        "tuned study / untuned study",
     ):
         assert piece in text
     assert any(f.name == "tuning_expected_max" for f in report.figures)
@@ -432,3 +458,102 @@ def test_validate_names_the_tuned_arms_and_budget(capsys):
 
     assert main(["validate", str(Path(__file__).parents[1] / "experiments" / "tuned-static.toml")]) == 0
     assert "; tuned: infonce, gist, 12 trials each on dev)" in capsys.readouterr().out
+
+
+def test_an_arm_that_sets_a_searched_field_itself_is_refused():
+    arms = [*ARMS[:1], {"name": "gist", "strategy": "gist", "lr": 0.01}, ARMS[2]]
+    with pytest.raises(ConfigError, match="arm 'gist' sets lr itself"):
+        validate_experiment(document(ablation={"seeds": [0], "baseline": "infonce", "arms": arms}))
+
+
+def test_a_control_follows_a_tuned_arm_of_the_strategy_it_copies():
+    arms = [
+        *ARMS,
+        {"name": "random", "strategy": "random", "strategy_params": {"match": "gist"}, "follows": "infonce"},
+    ]
+    with pytest.raises(ConfigError, match="control 'random' copies 'gist'.s drops.*valid: gist"):
+        validate_experiment(document(ablation={"seeds": [0], "baseline": "infonce", "arms": arms}))
+    tuning = {"trials": 3, "arms": ["infonce"], "space": {"lr": LR}}
+    with pytest.raises(ConfigError, match="none: tune an arm with strategy 'gist'"):
+        validate_experiment(document(tuning=tuning))
+
+
+def test_a_follower_with_its_own_margin_rule_keeps_its_own_margin():
+    arms = [*ARMS, {"name": "self", "strategy": "self_filter", "follows": "gist"}]
+    exp = experiment(ablation={"seeds": [0], "baseline": "infonce", "arms": arms})
+    tuned = with_tuned(exp, {"gist": {"lr": 0.003}, "infonce": {"lr": 0.02}})
+    config = tuned.trial_config(tuned.arm_overrides("self"))
+    assert config.lr == 0.003 and "margin" not in dict(config.strategy_params)
+
+
+class AlwaysFails(PeakedPipeline):
+    def fit(self, config, report):
+        self.fits.append(config.model_dump())
+        raise RuntimeError("out of memory")
+
+
+def test_an_arm_whose_tuning_trials_all_fail_stops_with_a_one_line_error(tmp_path):
+    from harness.errors import UserError
+
+    pipelines: list[PeakedPipeline] = []
+    with pytest.raises(UserError, match="arm 'infonce': 6 tuning trials failed.*out of memory"):
+        run_tuning(
+            experiment(),
+            lambda sub: pipelines.append(AlwaysFails()) or pipelines[-1],
+            runs_dir=tmp_path,
+            progress=False,
+        )
+    assert sum(len(p.fits) for p in pipelines) == 6
+
+
+def test_a_tuning_change_after_the_confirmation_is_refused(tmp_path):
+    from harness.errors import UserError
+    from harness.study.tuning import check_confirmation
+
+    small = experiment(tuning={"trials": 2, "max_steps": 2, "space": {"lr": LR}})
+    first, confirmed = tune_and_confirm(small, tmp_path, [])
+    check_confirmation(confirmed, tmp_path)  # unchanged: fine
+    larger = experiment(tuning={"trials": 6, "max_steps": 2, "space": {"lr": LR}})
+    record = run_tuning(larger, lambda sub: PeakedPipeline(), runs_dir=tmp_path, progress=False)
+    assert record.chosen["gist"]["lr"] != first.chosen["gist"]["lr"]  # more trials found a better one
+    with pytest.raises(UserError, match="trained with lr = .*the tuning chose another setting"):
+        check_confirmation(with_tuned(larger, record.chosen), tmp_path)
+
+
+def test_a_partial_tuning_record_chooses_nothing(tmp_path):
+    from harness.cli.drops_cmd import tuned
+    from harness.errors import UserError
+
+    exp = experiment()
+    record = run_tuning(exp, lambda sub: PeakedPipeline(), runs_dir=tmp_path / "runs", progress=False)
+    partial = record.model_copy(
+        update={
+            "arms": [record.arms[0], record.arms[1].model_copy(update={"trials": record.arms[1].trials[:1]})]
+        }
+    )
+    assert set(partial.chosen) == {"infonce"} and partial.progress() == "infonce 6 of 6, gist 1 of 6"
+    from harness.results import TUNING_FILE, write_record
+
+    write_record(tmp_path / "runs" / "tuned" / TUNING_FILE, partial)
+    with pytest.raises(UserError, match="tuning trials finished: infonce 6 of 6, gist 1 of 6"):
+        tuned(exp, tmp_path / "runs")
+
+
+def test_a_restore_keeps_failed_trials_numbers_and_every_intermediate_score(tmp_path):
+    exp = experiment()
+    record = run_tuning(exp, lambda sub: PeakedPipeline(), runs_dir=tmp_path / "a", progress=False)
+    arm = record.arms[0]
+    failed = arm.trials[2].model_copy(update={"state": "FAIL", "value": None, "error": "killed"})
+    cut = record.model_copy(
+        update={
+            "arms": [arm.model_copy(update={"trials": [*arm.trials[:2], failed, arm.trials[3]]})],
+        }
+    )
+    restore_tuning(exp, cut, tmp_path / "b", None)
+    again = run_tuning(exp, lambda sub: PeakedPipeline(), runs_dir=tmp_path / "b", progress=False)
+    trials = again.arms[0].trials
+    assert [t.number for t in trials] == list(range(len(trials)))  # no number twice
+    assert trials[2].state == "FAIL" and trials[2].error == "killed"
+    lrs = [t.params["lr"] for t in trials if t.state != "FAIL"]
+    assert len(set(lrs)) == len(lrs)  # no setting drawn twice after the restore
+    assert trials[0].intermediate == arm.trials[0].intermediate and len(trials[0].intermediate) == 2

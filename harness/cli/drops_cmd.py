@@ -156,9 +156,10 @@ def tuned(experiment: Any, runs_dir: Path) -> Any:
     path = runs_dir / experiment.study.name / TUNING_FILE
     record = read_record(path, TuningRecord) if path.exists() else None
     if record is None or set(record.chosen) != set(tuned_arms(experiment)):
+        done = f" (tuning trials finished: {record.progress()})" if record else ""
         raise UserError(
-            f"{path}: no chosen setting for every tuned arm; an arm of a [tuning] study trains at its tuned "
-            "setting: run the study's tuning first (gist-harness run), or pass --runs-dir"
+            f"{path}: no chosen setting for every tuned arm{done}; an arm of a [tuning] study trains at its "
+            "tuned setting: finish the study's tuning first (gist-harness run), or pass --runs-dir"
         )
     return with_tuned(experiment, record.chosen)
 

@@ -229,7 +229,7 @@ def tuned_experiment(
     from harness.config.tuning import tuned_arms, with_tuned
     from harness.results import TUNING_FILE, TuningRecord, read_record
     from harness.study.pipeline import RealPipeline
-    from harness.study.tuning import read_tuning, restore_tuning, run_tuning, start_study
+    from harness.study.tuning import check_confirmation, read_tuning, restore_tuning, run_tuning, start_study
 
     folder = args.runs_dir / experiment.study.name
     if worker:
@@ -238,7 +238,13 @@ def tuned_experiment(
                 f"study {experiment.study.name!r}: {folder / TUNING_FILE} does not exist; a worker joins the "
                 "confirmation once 'gist-harness run' has tuned the arms"
             )
-        return with_tuned(experiment, read_record(folder / TUNING_FILE, TuningRecord).chosen)
+        record = read_record(folder / TUNING_FILE, TuningRecord)
+        if set(record.chosen) != set(tuned_arms(experiment)):
+            raise UserError(
+                f"study {experiment.study.name!r}: the tuning is not finished ({record.progress()}); a worker "
+                "joins the confirmation once every arm is tuned"
+            )
+        return with_tuned(experiment, record.chosen)
     from_report = getattr(args, "from_report", None)
     if from_report is None:  # the study's manifest and declaration before its first trial
         start_study(experiment, args.runs_dir, args.storage, manifest)
@@ -257,7 +263,9 @@ def tuned_experiment(
         progress=progress,
         manifest=manifest,
     )
-    return with_tuned(experiment, record.chosen)
+    tuned = with_tuned(experiment, record.chosen)
+    check_confirmation(tuned, args.runs_dir)
+    return tuned
 
 
 def restore_from_report(experiment: Experiment, args: argparse.Namespace, manifest: StudyManifest) -> None:

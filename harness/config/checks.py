@@ -26,6 +26,7 @@ from harness.config.schema import (
     ModelConfig,
     SourceRef,
     TrainConfig,
+    matched_strategy,
     optuna_class,
 )
 from harness.registry import Registry
@@ -622,6 +623,10 @@ def _check_follows(experiment: Experiment, found: list[Trial]) -> Iterator[Error
             )
 
 
+_ARM_DEFINING = {"strategy", "objective", "guide", "variant"}
+"""Fields that make a different arm, not a setting of one: never in a tuning space."""
+
+
 def _check_tuning(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
     """``[tuning]``: arms to tune, spaces that fit each arm, fresh seeds, a suite disjoint from the final."""
     tuning = experiment.tuning
@@ -639,6 +644,11 @@ def _check_tuning(experiment: Experiment, found: list[Trial]) -> Iterator[Error]
             "with [tuning], each arm's space is [tuning.space] (shared) or [tuning.arm_space.ARM]",
         )
     valid = ", ".join(n for n, a in arms.items() if a.follows is None)
+    if tuning.arms is not None and (not tuning.arms or len(set(tuning.arms)) != len(tuning.arms)):
+        yield (
+            ("tuning", "arms"),
+            f"list each tuned arm once (valid: {valid}), or leave tuning.arms unset for all",
+        )
     for i, name in enumerate(tuning.arms or []):
         if name not in arms or arms[name].follows is not None:
             yield ("tuning", "arms", i), f"{name!r} is not a trained arm that follows none. Valid: {valid}"
@@ -656,6 +666,17 @@ def _check_tuning(experiment: Experiment, found: list[Trial]) -> Iterator[Error]
             )
         if "seed" in space:
             yield ("tuning", "space", "seed"), "seeds are not tuned: tuning trials train at tuning.seed"
+        for key in sorted(set(space) & _ARM_DEFINING):
+            yield (
+                ("tuning", "space", key),
+                f"{key} defines an arm, it is not tuned: compare it as arms instead",
+            )
+        own = set(experiment.arm(name).overrides())
+        for key in sorted(k for k in space if k in own):
+            yield (
+                ("tuning", "space", key),
+                f"arm {name!r} sets {key} itself, which the search would override: remove one of the two",
+            )
         where = ("tuning", "arm_space", name) if name in tuning.arm_space else ("tuning", "space")
         base = _buildable(experiment).arm_overrides(name)
         shown = {k: v for k, v in space.items() if k != "seed"}
@@ -673,22 +694,30 @@ def _check_tuning(experiment: Experiment, found: list[Trial]) -> Iterator[Error]
     yield from _check_controls_follow(experiment)
 
 
-CONTROLS = ("oracle_at_rate", "student_topk_at_rate", "random_per_block")
-"""Strategies that drop as many candidates as GIST: in a tuned study they run at a tuned arm's setting."""
-
-
 def _check_controls_follow(experiment: Experiment) -> Iterator[Error]:
-    """In a ``[tuning]`` study a control matched to another strategy follows a tuned arm (never tuned itself)."""
-    leaders = [a.name for a in experiment.ablation.arms if not a.untrained and a.follows is None]
+    """In a ``[tuning]`` study a control matched to another strategy's drops follows a tuned arm of that
+    strategy (never tuned itself), so it runs at that arm's tuned setting and margin."""
+    from harness.config.tuning import tuned_arms
+
+    tuned = tuned_arms(experiment)
     for i, arm in enumerate(experiment.ablation.arms):
-        matched = arm.strategy == "random" and dict(arm.strategy_params or {}).get("match", "none") != "none"
-        if arm.untrained or arm.follows is not None or not (matched or arm.strategy in CONTROLS):
+        matched = matched_strategy(arm.strategy, arm.strategy_params)
+        if arm.untrained or matched is None:
             continue
-        yield (
-            ("ablation", "arms", i, "follows"),
-            f"control {arm.name!r} is matched to another arm's drops: in a [tuning] study it runs at that arm's "
-            f"tuned setting, so name it (follows = one of {', '.join(n for n in leaders if n != arm.name)})",
-        )
+        leaders = [n for n in tuned if _strategy_of(experiment, n) == matched]
+        if arm.follows not in leaders:
+            yield (
+                ("ablation", "arms", i, "follows"),
+                f"control {arm.name!r} copies {matched!r}'s drops: in a [tuning] study it follows a tuned "
+                f"{matched!r} arm (valid: {', '.join(leaders) or f'none: tune an arm with strategy {matched!r}'})",
+            )
+
+
+def _strategy_of(experiment: Experiment, name: str) -> str:
+    try:
+        return _buildable(experiment).trial_config(_buildable(experiment).arm_overrides(name)).strategy
+    except (ValidationError, KeyError, StopIteration):
+        return ""
 
 
 def _check_tuning_suite(experiment: Experiment) -> Iterator[Error]:

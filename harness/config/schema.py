@@ -469,7 +469,18 @@ class Experiment(_Frozen):
 STRATEGY_FIELDS = ("strategy", "strategy_params", "margin", "margin_strategy")
 """The fields a follower never takes from its leader: it keeps its own strategy."""
 FOLLOWED_PARAMS = ("margin", "margin_strategy")
-"""The leader's strategy parameters a follower takes where its own strategy has them (the controls)."""
+"""The leader's strategy parameters a control that follows it takes (``MATCHED_CONTROLS``, ``random``)."""
+MATCHED_CONTROLS = ("oracle_at_rate", "student_topk_at_rate", "random_per_block")
+"""Strategies that drop as many candidates as GIST on each row (``harness.masking.controls``)."""
+
+
+def matched_strategy(strategy: str | None, strategy_params: dict[str, Any] | None) -> str | None:
+    """The strategy whose drops a control copies: ``gist`` for the matched controls, ``match`` for
+    ``random`` with one; None for any other strategy."""
+    if strategy in MATCHED_CONTROLS:
+        return "gist"
+    match = dict(strategy_params or {}).get("match", "none")
+    return str(match) if strategy == "random" and match != "none" else None
 
 
 def _followed_overrides(experiment: Experiment, arm: ArmConfig) -> dict[str, Any]:
@@ -484,6 +495,8 @@ def _followed_overrides(experiment: Experiment, arm: ArmConfig) -> dict[str, Any
     out = {k: v for k, v in leader.items() if k not in STRATEGY_FIELDS}
     strategy = own.get("strategy", experiment.train.strategy)
     accepted = STRATEGIES.get(strategy).params if strategy in STRATEGIES else {}
+    if matched_strategy(strategy, own.get("strategy_params")) is None:
+        accepted = {}  # another strategy's margin means something else (self_filter, margin_pos)
     try:
         resolved = LossConfig.of(experiment.trial_config(leader)).resolved_strategy_params()
     except Exception:  # the leader's own strategy error is reported where the leader is written

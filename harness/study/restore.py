@@ -201,19 +201,27 @@ def _check_report(
                 f"--from-report {report_dir}: trial {record.number}'s seed {record.seed} is not in the "
                 f"experiment's seeds {experiment.ablation.seeds}"
             )
-        overrides = (
-            {**experiment.arm_overrides(record.arm), "seed": record.seed}
-            if arms
-            else {**record.params, "seed": record.seed}
-        )
-        config = experiment.trial_config(overrides).model_dump(mode="json")
-        changed = sorted(k for k in set(config) | set(record.config) if config.get(k) != record.config.get(k))
-        if changed:
-            k = changed[0]
-            raise UserError(
-                f"--from-report {report_dir}: trial {record.number} ({record.arm}, seed {record.seed}) trained "
-                f"with {k} = {record.config.get(k)!r}; the experiment now gives {config.get(k)!r}"
-            )
+        change = config_change(experiment, record)
+        if change:
+            raise UserError(f"--from-report {report_dir}: {change}")
+
+
+def config_change(experiment: Experiment, record: TrialRecord) -> str | None:
+    """How trial ``record`` trained differently from what ``experiment`` gives its arm and seed, or None."""
+    overrides = (
+        {**experiment.arm_overrides(record.arm), "seed": record.seed}
+        if record.arm
+        else {**record.params, "seed": record.seed}
+    )
+    config = experiment.trial_config(overrides).model_dump(mode="json")
+    changed = sorted(k for k in set(config) | set(record.config) if config.get(k) != record.config.get(k))
+    if not changed:
+        return None
+    k = changed[0]
+    return (
+        f"trial {record.number} ({record.arm}, seed {record.seed}) trained with {k} = {record.config.get(k)!r}; "
+        f"the experiment now gives {config.get(k)!r}"
+    )
 
 
 def _frozen_trials(experiment: Experiment, report_dir: Path, results: StudyResults) -> list[FrozenTrial]:

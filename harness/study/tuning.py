@@ -58,14 +58,18 @@ def run_tuning(
     """
     folder = runs_dir / experiment.study.name
     arms: list[TunedArm] = []
+    budget = experiment.tuning.trials if experiment.tuning else 0
     for arm in tuned_arms(experiment):
         sub = tuning_experiment(experiment, arm)
         base = (manifest or StudyManifest(study=sub.study.name)).model_copy(update={"study": sub.study.name})
 
         def record_trial(study: optuna.Study, _: FrozenTrial, arm: str = arm) -> None:
             # after every tuning trial: an interim record of a stopped study keeps the arm's trials so far
-            now = tuned_arm(experiment, arm, study.get_trials(deepcopy=False))
+            trials = study.get_trials(deepcopy=False)
+            now = tuned_arm(experiment, arm, trials)
             write_record(folder / TUNING_FILE, tuning_record(experiment, [*arms, now]))
+            if sum(t.state == TrialState.FAIL for t in trials) >= budget:
+                study.stop()  # failed trials do not count against the budget: without this, no end
 
         study = run_study(
             sub,
@@ -79,14 +83,23 @@ def run_tuning(
         )
         arms.append(tuned_arm(experiment, arm, study.get_trials(deepcopy=False)))
         write_record(folder / TUNING_FILE, tuning_record(experiment, arms))
-    record = tuning_record(experiment, arms)
-    for one in record.arms:
-        if one.chosen is None:
-            raise UserError(
-                f"[tuning] arm {one.arm!r}: none of its {len(one.trials)} tuning trials completed (pruned or "
-                "failed); loosen tuning.pruner or tuning.pruner_params and run again"
-            )
-    return record
+        _check_searched(arms[-1], budget)
+    return tuning_record(experiment, arms)
+
+
+def _check_searched(one: TunedArm, budget: int) -> None:
+    """A one-line error for an arm whose search stopped on failures or chose nothing."""
+    failed = [t for t in one.trials if t.state == "FAIL"]
+    if len(failed) >= budget:
+        raise UserError(
+            f"[tuning] arm {one.arm!r}: {len(failed)} tuning trials failed (as many as the budget), e.g. "
+            f"trial {failed[0].number}: {failed[0].error or 'see the log'}"
+        )
+    if one.chosen is None:
+        raise UserError(
+            f"[tuning] arm {one.arm!r}: none of its {len(one.trials)} tuning trials completed (pruned or "
+            "failed); loosen tuning.pruner or tuning.pruner_params and run again"
+        )
 
 
 def start_study(experiment: Experiment, runs_dir: Path, storage: str | None, manifest: StudyManifest) -> None:
@@ -150,9 +163,36 @@ def _tuning_trial(t: FrozenTrial) -> TuningTrial:
         value=t.value if t.state == TrialState.COMPLETE else None,
         last_step=last_step,
         last_value=t.intermediate_values[last_step] if last_step is not None else None,
+        intermediate={int(k): float(v) for k, v in t.intermediate_values.items()},
         seconds=seconds,
         error=str(t.user_attrs.get("error") or ""),
     )
+
+
+def check_confirmation(experiment: Experiment, runs_dir: Path) -> None:
+    """Refuses confirmation trials that trained at another setting than ``experiment`` (at its chosen
+    settings) gives: the tuning changed (a larger budget, another space) after they ran.
+
+    Raises:
+        UserError: naming the trial, the field and both values.
+    """
+    from harness.results import load_study_dir
+    from harness.study.restore import config_change
+
+    name = experiment.study.name
+    if not (runs_dir / name / "manifest.json").exists():
+        return
+    arms = {a.name for a in experiment.ablation.arms if not a.untrained}
+    for result in load_study_dir(runs_dir / name).trials:
+        record = result.trial
+        if record.state != "COMPLETE" or record.arm not in arms:
+            continue
+        change = config_change(experiment, record)
+        if change:
+            raise UserError(
+                f"study {name!r}: {change}: the tuning chose another setting after the confirmation ran; move "
+                f"runs/{name}/ aside (or back the tuning change out) to confirm on a clean study"
+            )
 
 
 def read_tuning(report_dir: Path) -> TuningRecord | None:
@@ -182,11 +222,19 @@ def restore_tuning(experiment: Experiment, record: TuningRecord, runs_dir: Path,
         if study.get_trials(deepcopy=False):
             continue
         distributions = param_distributions(sub)
-        for trial in one.trials:
-            if trial.state in ("COMPLETE", "PRUNED"):
-                study.add_trial(_frozen(trial, distributions))
-                added += 1
+        by_number = {t.number: t for t in one.trials}
+        for number in range(max(by_number, default=-1) + 1):  # Optuna numbers them in order: keep them
+            trial = by_number.get(number)
+            study.add_trial(_frozen(trial, distributions) if trial else _gap(number))
+            added += trial is not None
     return added
+
+
+def _gap(number: int) -> FrozenTrial:
+    """A FAIL stand-in for a trial the record does not hold (it never finished), keeping the numbering."""
+    return optuna.trial.create_trial(
+        state=TrialState.FAIL, user_attrs={"restored_from": number, "error": "not recorded"}
+    )
 
 
 def _frozen(trial: TuningTrial, distributions: dict[str, Any]) -> FrozenTrial:
@@ -195,13 +243,15 @@ def _frozen(trial: TuningTrial, distributions: dict[str, Any]) -> FrozenTrial:
         raise UserError(
             f"--from-report: tuning trial {trial.number} searched {unknown}, not in this experiment's space"
         )
-    intermediate = {trial.last_step: trial.last_value} if trial.last_step is not None else {}
+    intermediate = dict(trial.intermediate)
+    if not intermediate and trial.last_step is not None and trial.last_value is not None:
+        intermediate = {trial.last_step: trial.last_value}  # a record written before every step was kept
     attrs: dict[str, Any] = {"wall_seconds": trial.seconds, "restored_from": trial.number}
     if trial.error:
         attrs["error"] = trial.error
     return optuna.trial.create_trial(
         state=TrialState[trial.state],
-        value=trial.value,
+        value=trial.value if trial.state == "COMPLETE" else None,
         params=trial.params,
         distributions={k: distributions[k] for k in trial.params},
         user_attrs=attrs,
