@@ -273,7 +273,7 @@ def test_a_tuned_study_chooses_on_the_tuning_suite_and_confirms_on_fresh_seeds(t
         "expected best score by budget",
         "Chosen setting",
         "Tuning: cost",
-        "tuned study / untuned study",
+        "confirmation, tuned arms only",
     ):
         assert piece in text
     assert any(f.name == "tuning_expected_max" for f in report.figures)
@@ -557,3 +557,22 @@ def test_a_restore_keeps_failed_trials_numbers_and_every_intermediate_score(tmp_
     lrs = [t.params["lr"] for t in trials if t.state != "FAIL"]
     assert len(set(lrs)) == len(lrs)  # no setting drawn twice after the restore
     assert trials[0].intermediate == arm.trials[0].intermediate and len(trials[0].intermediate) == 2
+
+
+def test_the_cost_ratio_and_the_complete_only_curves(tmp_path):
+    from harness.report.tuning import cost_ratio, curves
+    from harness.results import TunedArm, TuningRecord, TuningTrial
+
+    assert cost_ratio([10.0, 20.0], [30.0, 30.0]) == pytest.approx(1.5) and cost_ratio([1.0], []) is None
+    trials = [
+        TuningTrial(number=0, state="COMPLETE", params={}, value=0.5, last_step=2, last_value=0.5),
+        TuningTrial(number=1, state="PRUNED", params={}, last_step=1, last_value=0.3),
+        TuningTrial(number=2, state="COMPLETE", params={}, value=0.7, last_step=2, last_value=0.7),
+        TuningTrial(number=3, state="FAIL", params={}),
+    ]
+    record = TuningRecord(suite="dev", budget=3, seed=1000, sampler="random", pruner="median",
+                          arms=[TunedArm(arm="a", study="s", space={}, trials=trials)])  # fmt: skip
+    assert [p.mean for p in curves(record)["a"]] == pytest.approx(
+        [p.mean for p in expected_max([0.5, 0.3, 0.7])]
+    )
+    assert [p.mean for p in curves(record, complete_only=True)["a"]] == pytest.approx([0.6, 0.65])
