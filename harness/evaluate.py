@@ -207,7 +207,9 @@ def overlapping_tasks(tuning: Any, final: Any) -> list[str]:
     None when ``tuning``'s suite is made disjoint (``disjoint_from``) from suites holding every final
     task; otherwise the final tasks ``tuning`` scores on the same dataset and splits. A task is named by
     its dataset (``local:STS12`` and the hub's ``STS12`` are one; a lite task counts as its full one),
-    so a hub suite cannot choose settings on the test sets a local final suite scores.
+    so a hub suite cannot choose settings on the test sets a local final suite scores. A final task
+    that scores another dataset's sentences (``shares_texts_with``: the multilingual STS-B holds STS-B
+    and its translations) overlaps any tuning task on that dataset, whatever the split.
     """
     tuning_suite, final_suite = SUITES.get(tuning.suite), SUITES.get(final.suite)
     finals = [t for t in final_suite.tasks if final.tasks is None or t.name in final.tasks]
@@ -219,13 +221,24 @@ def overlapping_tasks(tuning: Any, final: Any) -> list[str]:
         for t in tuning_suite.tasks
         if tuning.tasks is None or t.name in tuning.tasks
     }
-    return [t.name for t in finals if (_dataset(t.name), t.splits) in tuned]
+    tuned_datasets = {dataset for dataset, _ in tuned}
+    return [
+        t.name
+        for t in finals
+        if (_dataset(t.name), t.splits) in tuned or _shared_datasets(t.name) & tuned_datasets
+    ]
 
 
 def _dataset(name: str) -> str:
     """The dataset a task scores: a lite task's full task, without the ``local:`` prefix."""
     full = (TASKS.get(name).downsampled_from or name) if name in TASKS else name
     return full.removeprefix("local:")
+
+
+def _shared_datasets(name: str) -> set[str]:
+    """The datasets whose sentences a local task scores too (translated or not), by ``_dataset`` name."""
+    shared = TASKS.get(name).shares_texts_with if name in TASKS else ()
+    return {_dataset(other) for other in shared}
 
 
 def listing() -> list[dict[str, Any]]:
