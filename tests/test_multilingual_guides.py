@@ -260,3 +260,18 @@ def test_biosses_scores_as_measured(name, biosses, data_dir):
     suite = Suite("biosses", "", (SuiteTask("local:BIOSSES"),))
     table = evaluate(load_model(name, device="cpu"), suite, data_dir=data_dir, progress=False)
     assert float(table.main_score.iloc[0]) == pytest.approx(biosses, abs=1e-3)
+
+
+def test_a_scoring_only_student_is_refused_at_validation():
+    from harness.config import validate_experiment
+    from harness.config.load import ConfigError
+
+    document = {
+        "study": {"name": "x"},
+        "model": {"student": "use-multilingual-v3", "guide": "none"},
+        "data": {"mixture": "mini-medi"},
+        "objective": {"suite": "dev"},
+        "ablation": {"arms": [{"name": "a", "strategy": "none"}]},
+    }
+    with pytest.raises(ConfigError, match="model.student: model 'use-multilingual-v3' is scoring-only"):
+        validate_experiment(document)

@@ -576,3 +576,10 @@ def test_the_cost_ratio_and_the_complete_only_curves(tmp_path):
         [p.mean for p in expected_max([0.5, 0.3, 0.7])]
     )
     assert [p.mean for p in curves(record, complete_only=True)["a"]] == pytest.approx([0.6, 0.65])
+
+
+def test_dev_is_no_tuning_suite_for_a_multilingual_final_suite():
+    with pytest.raises(
+        ConfigError, match=r"overlaps the final suite 'offline-multilingual'.*e\.g\. held-out tasks"
+    ):
+        validate_experiment(document(final={"suite": "offline-multilingual"}))

@@ -208,6 +208,12 @@ def _check_model(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
         except KeyError as exc:
             yield ("model", "pair"), f"{str(exc).rstrip('.')} (or STUDENT__GUIDE of two zoo models)"
     yield from _name("model", model.student, ("model", "student"))
+    if isinstance(model.student, str) and model.student in registry("model"):
+        from harness.models import untrainable_message
+
+        message = untrainable_message(model.student)
+        if message:
+            yield ("model", "student"), message
     yield from _name("guide", model.guide, ("model", "guide"), also="model")
 
 
@@ -720,6 +726,14 @@ def _strategy_of(experiment: Experiment, name: str) -> str:
         return ""
 
 
+def _disjoint_hint(final: Any) -> str:
+    """``, e.g. 'dev'`` where the dev suite is disjoint from ``final``, else nothing."""
+    from harness.config.schema import SuiteRef
+    from harness.evaluate import overlapping_tasks
+
+    return ", e.g. 'dev'" if not overlapping_tasks(SuiteRef(suite="dev"), final) else ", e.g. held-out tasks"
+
+
 def _check_tuning_suite(experiment: Experiment) -> Iterator[Error]:
     """Settings are never chosen on final-suite scores: the tuning suite shares no task with the final one."""
     tuning, final = experiment.tuning, experiment.final or experiment.objective
@@ -733,5 +747,5 @@ def _check_tuning_suite(experiment: Experiment) -> Iterator[Error]:
         yield (
             ("tuning", "suite"),
             f"tuning suite {tuning.label!r} overlaps the final suite {final.label!r} on {', '.join(shared)}: "
-            "settings would be chosen on final-suite scores (valid: a suite disjoint from it, e.g. 'dev')",
+            f"settings would be chosen on final-suite scores (valid: a suite disjoint from it{_disjoint_hint(final)})",
         )
