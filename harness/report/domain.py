@@ -28,7 +28,7 @@ SOURCE_TASKS: dict[str, tuple[str, ...] | None] = {
     "trecqa-train": ("TrecQA",),
     "banking77-pairs": ("Banking77Classification", "Banking77Clustering"),
     "emotion-pairs": ("EmotionClassification", "EmotionClustering"),
-    "amazon-cf-pairs": ("AmazonCounterfactualClassification",),
+    "amazon-cf-pairs": ("AmazonCounterfactualClassification", "AmazonCounterfactualClassification-de-ja"),
     "all-nli-triplets": (),  # hub: SNLI + MultiNLI, which no task scores
     "medi-mteb-triplets": None,  # hub: MEDI + MTEB classification train splits, datasets not listed here
 }
