@@ -461,16 +461,18 @@ class TuningRecord(_Record):
         or PRUNED) and has one; a search still running has only a best-so-far, never a choice."""
         return {a.arm: a.chosen for a in self.arms if a.chosen is not None and self.finished(a)}
 
+    @staticmethod
+    def counted(arm: TunedArm) -> int:
+        """The trials of ``arm``'s search that count against the budget (COMPLETE and PRUNED)."""
+        return sum(t.state in ("COMPLETE", "PRUNED") for t in arm.trials)
+
     def finished(self, arm: TunedArm) -> bool:
         """Whether ``arm``'s search has used its budget."""
-        return sum(t.state in ("COMPLETE", "PRUNED") for t in arm.trials) >= self.budget
+        return self.counted(arm) >= self.budget
 
     def progress(self) -> str:
         """``infonce 12 of 12, gist 3 of 12``: how far each arm's search got."""
-        return ", ".join(
-            f"{a.arm} {sum(t.state in ('COMPLETE', 'PRUNED') for t in a.trials)} of {self.budget}"
-            for a in self.arms
-        )
+        return ", ".join(f"{a.arm} {self.counted(a)} of {self.budget}" for a in self.arms)
 
 
 TUNING_FILE = "tuning.json"

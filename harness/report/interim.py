@@ -115,7 +115,6 @@ def _tuning_lines(results: StudyResults) -> list[str]:
         return []
     parts = []
     for arm in record.arms:
-        states = [t.state for t in arm.trials]
-        counted = states.count("COMPLETE") + states.count("PRUNED")
-        parts.append(f"`{arm.arm}` {counted} of {record.budget} ({states.count('FAIL')} failed)")
+        failed = sum(t.state == "FAIL" for t in arm.trials)
+        parts.append(f"`{arm.arm}` {record.counted(arm)} of {record.budget} ({failed} failed)")
     return ["", f"Tuning stage (`inputs/tuning.json`; trials finished per arm): {'; '.join(parts)}."]
