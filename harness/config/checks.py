@@ -10,6 +10,7 @@ pairs, so one run reports every problem in the file.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -152,6 +153,11 @@ def _name(kind: str, value: Any, loc: tuple, *, also: str | None = None) -> Iter
     gets its own one-line error.
     """
     if not isinstance(value, str) or value in registry(kind) or (also and value in registry(also)):
+        return
+    if "dataset" in (kind, also) and value.startswith("file:"):  # a user file (``gist-harness mine``'s)
+        path = value[len("file:") :]
+        if not os.path.isfile(path):
+            yield loc, f"no such training file {path!r} (file:PATH: a .jsonl, .csv, .tsv or .parquet file)"
         return
     if "model" in (kind, also) and value.startswith("hub:"):
         from harness.models.hub import hub_ref_error
