@@ -251,7 +251,8 @@ def test_needs_and_listing_of_the_controls():
     assert needs("oracle_at_rate") == (True, True)
     assert needs("student_topk_at_rate") == needs("random_per_block") == (True, False)
     for name in CONTROLS:
-        assert set(STRATEGIES.get(name).params) == {"margin", "margin_strategy"}
+        extra = {"unlabelled"} if name == "oracle_at_rate" else set()
+        assert set(STRATEGIES.get(name).params) == {"margin", "margin_strategy", *extra}
     assert set(STRATEGIES.get("gist").params) == {"margin", "margin_strategy", "blocks"}
 
 
@@ -395,6 +396,68 @@ def test_the_oracle_itself_is_refused_on_unlabelled_sources_too(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_experiment(path)
     assert any("strategy 'random' needs labels, but source msrp-train" in e for e in info.value.errors)
+
+
+def test_oracle_at_rate_with_the_random_policy_validates_beside_unlabelled_sources(tmp_path):
+    """The mechanism study's declared policy: SNLI/MSRP rows (no label) get GIST's count at random."""
+    from harness.config import load_experiment
+
+    text = EXPERIMENT.format(data='sources = ["msrp-train", "banking77-pairs"]').replace(
+        "margin = 0.05", 'margin = 0.05\nstrategy_params = { unlabelled = "random" }'
+    )
+    path = tmp_path / "experiment.toml"
+    path.write_text(text, encoding="utf-8")
+    arm = load_experiment(path).arm("oracle-at-rate")
+    assert dict(arm.strategy_params) == {"unlabelled": "random"}
+    assert needs("oracle_at_rate", {"unlabelled": "random"}) == (True, False)
+    assert needs("oracle_at_rate") == (True, True)
+
+
+def test_the_refusal_names_the_unlabelled_policy(tmp_path, capsys):
+    from harness.cli import main
+
+    path = tmp_path / "experiment.toml"
+    path.write_text(EXPERIMENT.format(data='sources = ["msrp-train", "banking77-pairs"]'), encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    assert "or strategy_params.unlabelled = 'random'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("settings", GIST_SETTINGS)
+def test_oracle_at_rate_random_policy_is_the_oracle_on_labelled_rows_and_random_on_the_rest(settings):
+    """Same draws: labelled rows pick as the default oracle; a batch without labels is random at GIST's count."""
+    policy = {**settings, "unlabelled": "random"}
+    assert torch.equal(scored("oracle_at_rate", policy).drop, scored("oracle_at_rate", settings).drop)
+    student, guide, ids, _ = embeddings(0)
+    unlabelled = score_rows(
+        student,
+        guide,
+        ids,
+        layout("st", len(student)),
+        slice(0, 64),
+        strategy="oracle_at_rate",
+        strategy_params=resolve_params("oracle_at_rate", policy),
+        temperature=0.05,
+        labels=None,
+        generator=torch.Generator().manual_seed(100),
+    )
+    gist = scored("gist", settings)
+    k = (gist.drop & real(gist)).sum(1)
+    assert torch.equal(unlabelled.drop.sum(1), k)  # GIST's count on every row
+    assert not (unlabelled.drop & ~real(unlabelled)).any()
+    assert not torch.equal(unlabelled.drop, gist.drop & real(gist))  # other candidates than GIST's
+    with pytest.raises(AssertionError, match="needs labels"):
+        score_rows(
+            student,
+            guide,
+            ids,
+            layout("st", len(student)),
+            slice(0, 64),
+            strategy="oracle_at_rate",
+            strategy_params=resolve_params("oracle_at_rate", settings),
+            temperature=0.05,
+            labels=None,
+            generator=torch.Generator().manual_seed(100),
+        )
 
 
 # --- two processes ---------------------------------------------------------------------------------

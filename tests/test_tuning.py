@@ -123,6 +123,26 @@ def test_a_follower_takes_its_leaders_tuned_setting_and_margin_but_keeps_its_str
     assert untuned.lr == exp.train.lr and dict(untuned.strategy_params)["margin"] == 0.0  # gist's default
 
 
+def test_gist_in_one_block_follows_gists_tuned_margin_and_keeps_its_block():
+    """The mechanism study's one-block arms: the leader's own strategy with other parameters."""
+    doc = document(
+        tuning={
+            "trials": 2,
+            "space": {"lr": LR},
+            "arm_space": {"gist": {"margin": {"type": "float", "low": 0, "high": 0.2}}},
+        }
+    )
+    doc["ablation"]["arms"].append(
+        {"name": "gist_aa", "strategy": "gist", "strategy_params": {"blocks": "aa"}, "follows": "gist"}
+    )
+    tuned = with_tuned(
+        validate_experiment(doc), {"gist": {"lr": 0.003, "margin": 0.1}, "infonce": {"lr": 0.02}}
+    )
+    follower = tuned.trial_config(tuned.arm_overrides("gist_aa"))
+    assert (follower.strategy, follower.lr) == ("gist", 0.003)
+    assert dict(follower.strategy_params) == {"margin": 0.1, "margin_strategy": "absolute", "blocks": "aa"}
+
+
 def test_random_matched_to_gist_drops_at_the_margin_it_is_given():
     torch.manual_seed(0)
     b, n = 16, 48

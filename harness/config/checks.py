@@ -456,9 +456,14 @@ def _check_labels(experiment: Experiment, found: list[Trial]) -> Iterator[Error]
             reported.add(user.loc)
             datasets = registry("dataset")
             labelled = ", ".join(n for n, s in datasets.items() if "label" in s.columns)
+            policy = (
+                "; or strategy_params.unlabelled = 'random' to drop GIST's count at random on rows without a label"
+                if "unlabelled" in _strategy_params(user.config.strategy)
+                else ""
+            )
             message = (
                 f"strategy {user.config.strategy!r} needs labels, but source {', '.join(unlabelled)} "
-                f"has no label column (valid: labelled sources {labelled})"
+                f"has no label column (valid: labelled sources {labelled}{policy})"
             )
             yield (*user.loc, "strategy"), message
 
@@ -483,12 +488,17 @@ def _check_gist_blocks(experiment: Experiment, found: list[Trial]) -> Iterator[E
             yield (*user.loc, "strategy_params"), f"gist with blocks = {block!r} would drop nothing: {why}"
 
 
+def _strategy_params(name: str) -> dict:
+    """The registered parameters of strategy ``name`` (none for an unknown name, reported elsewhere)."""
+    strategies = registry("strategy")
+    return dict(strategies.get(name).params) if name in strategies else {}
+
+
 def _reads_labels(config: TrainConfig) -> bool:
     """Whether the trial's strategy reads labels (False where its name or parameters are refused)."""
     from harness.masking import needs
 
-    strategies = registry("strategy")
-    known = strategies.get(config.strategy).params if config.strategy in strategies else {}
+    known = _strategy_params(config.strategy)
     params = dict(config.strategy_params)
     for key in ("margin", "margin_strategy"):
         if getattr(config, key) is not None and key in known:

@@ -485,7 +485,8 @@ def matched_strategy(strategy: str | None, strategy_params: dict[str, Any] | Non
 
 def _followed_overrides(experiment: Experiment, arm: ArmConfig) -> dict[str, Any]:
     """The overrides of follower ``arm``: its leader's, less the strategy, plus the leader's margin
-    where the follower's strategy has one, under the follower's own."""
+    where the follower's strategy has one (a matched control, or the leader's own strategy with other
+    parameters, e.g. ``gist`` in one block), under the follower's own."""
     from harness.loss.spec import LossConfig
     from harness.masking import STRATEGIES
 
@@ -495,7 +496,8 @@ def _followed_overrides(experiment: Experiment, arm: ArmConfig) -> dict[str, Any
     out = {k: v for k, v in leader.items() if k not in STRATEGY_FIELDS}
     strategy = own.get("strategy", experiment.train.strategy)
     accepted = STRATEGIES.get(strategy).params if strategy in STRATEGIES else {}
-    if matched_strategy(strategy, own.get("strategy_params")) is None:
+    same = strategy == leader.get("strategy", experiment.train.strategy)  # e.g. gist in one block
+    if matched_strategy(strategy, own.get("strategy_params")) is None and not same:
         accepted = {}  # another strategy's margin means something else (self_filter, margin_pos)
     try:
         resolved = LossConfig.of(experiment.trial_config(leader)).resolved_strategy_params()

@@ -24,6 +24,22 @@ from torch import Tensor
 
 from harness.masking.rules import MARGIN, MARGIN_STRATEGY, drop_gist
 from harness.masking.strategy import Candidates, block_columns, eligible, register
+from harness.params import ParamSpec
+
+UNLABELLED = ParamSpec(
+    "refuse",
+    choices=("refuse", "random"),
+    help="rows without a label: refuse the run, or drop GIST's count there at random",
+)
+"""``oracle_at_rate(unlabelled=...)``: what the oracle does where it knows no labels.
+
+``"refuse"`` (the default) makes validation refuse a study with an unlabelled training source, since
+the oracle would act on some rows and not others. ``"random"`` is the declared policy for a study that
+mixes labelled and unlabelled sources (SNLI, MSRP beside the classification pairs): a row whose
+anchor has no label (label -1, or a batch without a label column) has no same-class candidates, so the
+oracle fills all of GIST's count at random from the row's real negatives, exactly ``random_per_row``
+matched to GIST there; on labelled rows it is the oracle. Drop logs and reports separate the two by
+source."""
 
 
 def gist_counts(c: Candidates, *, margin: float = 0.0, margin_strategy: str = "absolute") -> Tensor:
@@ -47,7 +63,9 @@ def _draws(c: Candidates) -> Tensor:
     return torch.rand(c.positive.shape, generator=c.generator).to(c.positive.device)  # (B, N)
 
 
-def drop_oracle_at_rate(c: Candidates, *, margin: float = 0.0, margin_strategy: str = "absolute") -> Tensor:
+def drop_oracle_at_rate(
+    c: Candidates, *, margin: float = 0.0, margin_strategy: str = "absolute", unlabelled: str = "refuse"
+) -> Tensor:
     """The label oracle at GIST's per-row count: same-class candidates, cut or filled at random.
 
     Row ``i`` drops exactly ``k_i`` real negatives, ``k_i`` being GIST's count on the row. With
@@ -58,10 +76,14 @@ def drop_oracle_at_rate(c: Candidates, *, margin: float = 0.0, margin_strategy: 
       from the row's other-class ones.
 
     It tells "the guide drops false negatives" from "the guide drops as many, chosen by labels".
+    With ``unlabelled="random"`` a batch without labels is all "other class" (``UNLABELLED``).
     """
-    assert c.same_label is not None, "strategy needs labels"
+    same_label = c.same_label
+    if same_label is None:
+        assert unlabelled == "random", "strategy needs labels"
+        same_label = torch.zeros_like(c.positive)  # (B, N) no label known: no candidate shares one
     real = eligible(c)  # (B, N)
-    other_class = (~(c.same_label & real)).float()  # (B, N) 0 same-class, 1 other: same-class first
+    other_class = (~(same_label & real)).float()  # (B, N) 0 same-class, 1 other: same-class first
     keys = (_draws(c) + other_class).masked_fill(~real, torch.inf)  # (B, N)
     return lowest(keys, gist_counts(c, margin=margin, margin_strategy=margin_strategy))
 
@@ -102,7 +124,7 @@ register(
     drop_oracle_at_rate,
     "the label oracle cut or filled at random to GIST's per-row count (needs labels and a guide)",
     f"control: false negatives by label at GIST's count per row ({_SOURCE})",
-    params=_MATCHED,
+    params={**_MATCHED, "unlabelled": UNLABELLED},
     needs_guide=True,
     needs_labels=True,
 )

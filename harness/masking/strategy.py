@@ -130,6 +130,8 @@ def needs(name: str, params: Mapping[str, Any] | None = None) -> tuple[bool, boo
     resolved = resolve_params(name, params)
     if name == "random" and resolved["match"] != "none":
         return needs(resolved["match"])
+    if resolved.get("unlabelled") == "random":  # labels used where present, never required
+        return strategy.needs_guide, False
     return strategy.needs_guide, strategy.needs_labels
 
 
