@@ -21,6 +21,7 @@ ARMS: dict[str, dict[str, Any]] = {
     "gist+debiased": {"strategy": "gist", "objective": "debiased"},
     "gist+distill_kl": {"strategy": "gist", "objective": "distill_kl"},
     "gist+margin_mse": {"strategy": "gist", "objective": "margin_mse"},
+    "gist+relabel_positive": {"strategy": "gist", "objective": "relabel_positive"},
 }
 
 

@@ -22,6 +22,9 @@ similarities come from the cached guide vectors the loss already has (no extra g
 * ``margin_mse``: ``(1 - weight) * InfoNCE + weight * MSE`` between the student's and the guide's
   positive-minus-negative cosine margins on each row's own hard negatives (Hofstätter et al. 2020,
   arXiv 2010.02666); needs a negative column.
+* ``relabel_positive``: the candidates the strategy flagged become extra positives of their row
+  (multi-positive InfoNCE; RLHN, arXiv 2505.16967, relabels instead of removing). The one objective
+  that reads the dropped candidates (``Objective.relabels``).
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class Objective:
     reference: str = ""
     guide_note: str = ""
     """When the guide is needed, if that depends on the parameters (for ``ls objectives``)."""
+    relabels: bool = False
+    """Whether the strategy's dropped candidates enter the loss (as positives) instead of leaving it."""
 
 
 OBJECTIVES: Registry[Objective] = Registry("objective")
@@ -195,6 +200,45 @@ def margin_mse(scores: RowScores, *, temperature: float, weight: float = 0.5) ->
     return (1.0 - weight) * F.cross_entropy(scores.logits, scores.targets) + weight * mse
 
 
+def relabel_positive(scores: RowScores, *, temperature: float, numerator: str = "sum") -> Tensor:
+    """Multi-positive InfoNCE: each row's positive and the candidates its strategy flagged are positives.
+
+    With ``P`` the row's positive plus its flagged candidates (``RowScores.drop``; identical texts
+    stay out) and the sum over every candidate left in the row (positives and kept negatives)::
+
+        numerator="sum":  loss = -log( sum_{p in P} e^{s_p / t} / sum_all e^{s / t} )
+        numerator="mean": loss = -(1 / |P|) sum_{p in P} log( e^{s_p / t} / sum_all e^{s / t} )
+
+    These are SupCon's L_in (up to the constant ``log |P|``) and L_out (Khosla et al. 2020, arXiv
+    2004.11362, Eqs. 2-3). With nothing flagged both are InfoNCE. RLHN (arXiv 2505.16967,
+    castorini/rlhn) relabels flagged hard negatives as positives of the training data offline and
+    found relabelling beats removing; it prescribes no in-batch formula, so the form is chosen here.
+
+    "sum" is the default: the flags are a guide's guesses, not labels. Its gradient pulls each
+    positive by its share ``e^{s_p} / sum_P e^{s}`` of the positives' mass, so a flagged candidate the
+    student scores low (perhaps a true negative flagged wrongly) is pulled little and the true
+    positive keeps most of the pull; "mean" pulls every flagged candidate by ``1 / |P|`` and dilutes
+    the true positive to ``1 / |P|`` however many candidates a row had flagged, and its optimum gives
+    every positive equal probability. Khosla et al. found L_out better with clean class labels.
+
+    Worked example (one row, ``t = 1 / ln 2`` so ``e^{s/t} = 2^s``): positive ``s = 1``, flagged
+    ``s = 0``, kept negative ``s = -1``: ``e = 2, 1, 0.5``, ``Z = 3.5``. "sum": ``-log(3 / 3.5) =
+    log(7/6) = 0.15415``; "mean": ``-(log(2/3.5) + log(1/3.5)) / 2 = log(3.5 / sqrt 2) = 0.90616``;
+    InfoNCE (the flag removes the candidate): ``-log(2 / 2.5) = 0.22314``.
+
+    Flagged logits are at ``-inf`` in ``scores.logits``: they are read from ``scores.sims / t``.
+    """
+    flagged = scores.drop & ~scores.identical  # (b, N), the positive is never in drop
+    sims = _cosines(scores, "student")  # (b, N)
+    logits = torch.where(flagged, sims / temperature, scores.logits)  # (b, N)
+    positives = flagged | scores.positive  # (b, N)
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)  # (b, N)
+    if numerator == "sum":
+        return -torch.logsumexp(log_prob.masked_fill(~positives, -torch.inf), dim=1).mean()
+    per_positive = log_prob.masked_fill(~positives, 0.0).sum(dim=1)  # (b,)
+    return -(per_positive / positives.sum(dim=1)).mean()
+
+
 def _register(name: str, fn: Callable[..., Tensor], summary: str, reference: str, **kwargs: Any) -> None:
     OBJECTIVES.register(name, Objective(name, fn, summary=summary, reference=reference, **kwargs))
 
@@ -245,6 +289,18 @@ _register(
     needs_guide=lambda params: True,
     needs_negatives=True,
 )
+_register(
+    "relabel_positive",
+    relabel_positive,
+    "candidates the strategy flagged become extra positives (multi-positive InfoNCE)",
+    "RLHN arXiv 2505.16967 (castorini/rlhn); SupCon L_in/L_out, Khosla et al. 2020, arXiv 2004.11362",
+    params={
+        "numerator": ParamSpec(
+            "sum", choices=("sum", "mean"), help="-log sum_P p (SupCon L_in) or -mean_P log p (L_out)"
+        )
+    },
+    relabels=True,
+)
 
 
 def resolve_objective(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -290,8 +346,9 @@ def listing() -> list[dict[str, Any]]:
 
 NOTE = (
     "Objectives compose with every masking strategy: the strategy drops candidates first, the "
-    "objective scores what is left (train.objective, train.objective_params). Guide similarities "
-    "come from the cached guide vectors: no extra guide pass."
+    "objective scores what is left (train.objective, train.objective_params); relabel_positive "
+    "turns what was dropped into positives. Guide similarities come from the cached guide "
+    "vectors: no extra guide pass."
 )
 
 __all__ = [
@@ -306,5 +363,6 @@ __all__ = [
     "margin_mse",
     "objective_loss",
     "objective_needs",
+    "relabel_positive",
     "resolve_objective",
 ]
