@@ -182,6 +182,13 @@ for _registered in [
         ),
         disjoint_from=("offline-all",),
     ),
+    Suite(
+        "multilingual-dev",
+        "HPO objective for multilingual studies: held-out stsb-multi-mt train lines in 10 languages and "
+        "crossed with English, minus pairs sharing a sentence with offline-multilingual's scored texts",
+        (SuiteTask("local:STSBenchmarkMultilingualSTS-heldout", ("validation",)),),
+        disjoint_from=("offline-multilingual",),
+    ),
     *(
         Suite(
             f"mteb-eng-{category}",

@@ -131,6 +131,37 @@ def test_tuning_on_dev_is_refused_for_the_multilingual_stsb():
     assert overlapping_tasks(ref("dev"), ref("offline-all")) == []
 
 
+def test_multilingual_dev_tunes_on_held_out_train_lines_disjoint_from_the_final_suite():
+    """Tuning for a multilingual study: STS-B-multi dev is scored by MTEB, so tune on train lines."""
+
+    def ref(suite):
+        return SimpleNamespace(suite=suite, tasks=None)
+
+    assert overlapping_tasks(ref("multilingual-dev"), ref("offline-multilingual")) == []
+    suite = SUITES.get("multilingual-dev")
+    assert [t.name for t in suite.tasks] == ["local:STSBenchmarkMultilingualSTS-heldout"]
+    assert suite.disjoint_from == ("offline-multilingual",)
+
+
+def test_held_out_lines_are_every_tenth_train_line_in_every_language_and_crossed(data_dir):
+    task = get_task("local:STSBenchmarkMultilingualSTS-heldout", data_dir)
+    task.load_data()
+    assert task.hf_subsets == [*STSB_LANGUAGES, *(f"{x}-en" for x in STSB_LANGUAGES if x != "en")]
+    assert task.dev_only and task.metadata.description.startswith("Not an MTEB task")
+    english = read_stsb_multi(data_dir / "stsb-multi-mt/stsb-en-train.csv")
+    held = task.dataset["en"]["validation"]
+    assert len(held) == 575 and held["sentence1"] == [r["sentence1"] for r in english[::10]]
+    russian = task.dataset["ru"]["validation"]
+    crossed = task.dataset["ru-en"]["validation"]
+    assert russian["score"] == held["score"] == crossed["score"]
+    assert crossed["sentence1"] == russian["sentence1"] and crossed["sentence2"] == held["sentence2"]
+    assert sum(bool(CYRILLIC.search(t)) for t in russian["sentence1"]) > 500
+    assert sum(bool(CJK.search(t)) for t in task.dataset["zh"]["validation"]["sentence2"]) > 500
+    assert not any(
+        MOJIBAKE.search(t) for t in russian["sentence1"] + task.dataset["zh"]["validation"]["sentence1"]
+    )
+
+
 def test_unknown_task_lists_close_names():
     with pytest.raises(UnknownNameError, match="local:Tatoeba"):
         get_task("local:Tatoba")

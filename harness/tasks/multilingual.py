@@ -17,6 +17,11 @@ one MTEB would report on the same texts:
 * ``local:STSBenchmarkCrossLingual`` (not an MTEB task): the parallel STS-B test files paired across
   languages, sentence 1 in one language and sentence 2 in English (subset ``de-en``: German sentence
   1, English sentence 2), gold score unchanged.
+* ``local:STSBenchmarkMultilingualSTS-heldout`` (not an MTEB task; tuning only): every tenth line of
+  the stsb-multi-mt **train** files (``HELDOUT_EVERY``), in each language and crossed with English, as
+  a validation split. MTEB scores the dev and test files, so a multilingual study tunes on these
+  training lines instead; a study that scores them (its ``[objective]`` and ``[tuning]`` suite
+  ``multilingual-dev``) with ``leakage = "drop"`` removes them from its training rows.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ TATOEBA_LANGUAGES = {
 # AmazonCounterfactual subsets read here and the file prefix of each; file split names by MTEB's.
 COUNTERFACTUAL_FILES = {"de": "DE", "ja": "JP"}
 COUNTERFACTUAL_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
+HELDOUT_EVERY = 10
+"""``local:STSBenchmarkMultilingualSTS-heldout`` keeps train lines 0, 10, 20, ... (575 of 5,749)."""
 CROSS_LINGUAL_LANGUAGES = {
     f"{lang}-en": [*STSB_LANGUAGES[lang], *STSB_LANGUAGES["en"]] for lang in STSB_LANGUAGES if lang != "en"
 }
@@ -236,9 +243,46 @@ class LocalSTSBenchmarkCrossLingual(MultilingualPairs, AbsTaskSTS):
         return subsets
 
 
+class LocalSTSBenchmarkMultilingualHeldOut(MultilingualPairs, AbsTaskSTS):
+    """Tuning data for multilingual studies: held-out stsb-multi-mt train lines, per language and crossed."""
+
+    files = tuple(stsb_multi_file(lang, "train") for lang in STSB_LANGUAGES)
+    splits_read: ClassVar[dict[str, Role]] = {"validation": "test"}
+    dev_only = True
+    metadata = local_metadata(
+        name="local:STSBenchmarkMultilingualSTS-heldout",
+        files=files,
+        hub=STSBenchmarkMultilingualSTS,
+        description=(
+            "Not an MTEB task; for tuning only. Every tenth line of PhilipMay's stsb-multi-mt train files "
+            "(575 pairs) as a 'validation' split, in en, de, es, fr, it, nl, pl, pt, ru, zh and crossed "
+            "with English ('<lang>-en': sentence 1 translated, sentence 2 English); disjoint from the dev "
+            "and test files MTEB scores."
+        ),
+        eval_splits=["validation"],
+        eval_langs={**STSB_LANGUAGES, **CROSS_LINGUAL_LANGUAGES},
+        adapted_from=None,
+    )
+
+    def read(self, data_dir: Path) -> dict[str, DatasetDict]:
+        lines = {
+            lang: read_stsb_multi(data_dir / stsb_multi_file(lang, "train"))[::HELDOUT_EVERY]
+            for lang in STSB_LANGUAGES
+        }
+        subsets = {lang: DatasetDict({"validation": _pairs(rows)}) for lang, rows in lines.items()}
+        for subset in CROSS_LINGUAL_LANGUAGES:
+            crossed = [
+                {"sentence1": r["sentence1"], "sentence2": e["sentence2"], "score": e["score"]}
+                for r, e in zip(lines[subset.split("-")[0]], lines["en"], strict=True)
+            ]
+            subsets[subset] = DatasetDict({"validation": _pairs(crossed)})
+        return subsets
+
+
 MULTILINGUAL_TASKS: list[type[LocalTask]] = [
     LocalSTSBenchmarkMultilingual,
     LocalSTSBenchmarkCrossLingual,
+    LocalSTSBenchmarkMultilingualHeldOut,
     LocalTatoeba,
     LocalAmazonCounterfactualMultilingual,
 ]
