@@ -3,7 +3,8 @@
 Public API (implementation in private-ish modules, re-exported here):
 
 * :data:`DATASETS`, :func:`load_source`, :func:`listing` — registered sources
-  (``gist-harness ls datasets``); ``file:PATH`` names load user files.
+  (``gist-harness ls datasets``); ``file:PATH`` names load user files; the multilingual STS-B
+  sources (``stsb-multi-<lang>``, ``stsb-translation-<l1>-<l2>``) in :mod:`harness.data.multilingual`.
 * :data:`MIXTURES`, :func:`build_mixture`, :func:`mixture_listing` — mixtures with caps, weights,
   duplicate removal, seeded shuffling, ``max_examples`` and a dev split.
 * :func:`training_sets` — the trainer's train set: per-source batches (the paper's regime, a
@@ -16,6 +17,7 @@ Public API (implementation in private-ish modules, re-exported here):
 """
 
 from harness.data import hub as _hub  # noqa: F401  (registers the hub sources)
+from harness.data import multilingual as _multilingual  # noqa: F401  (registers stsb-multi-*, stsb-translation-*)
 from harness.data.batching import BATCHING, SOURCE_ORDERS, kept_negatives, negative_columns, training_sets
 from harness.data.examples import to_dataset
 from harness.data.hub import HubSpec, load_hub_examples, register_hub

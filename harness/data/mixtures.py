@@ -2,11 +2,17 @@
 
 ``build_mixture`` returns a :class:`Mixture` whose ``train`` and ``dev`` are the
 ``datasets.Dataset`` objects the trainer consumes (anchor, positive, [negative*], [label]).
+
+Rows of a parallel source (``SourceSpec.parallel``: the multilingual STS-B sources) keep their
+corpus line, and the mixture keeps every language's text of each line it uses: the leakage check
+reads them all (``Mixture.texts_by_source``), and ``drop_leaked`` drops a row when any language's
+text of its line leaked, so a line leaking in one language is dropped in every language.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,10 +24,13 @@ from harness.data.examples import Example, clean, text_columns, to_dataset
 from harness.data.leakage import LeakageReport
 from harness.data.sources import DATASETS, get_source, source_examples
 from harness.errors import UserError
+from harness.files import data_dir as resolve_data_dir
 from harness.registry import Registry
 
 if TYPE_CHECKING:
     from datasets import Dataset
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,11 @@ class Mixture:
         train_sources: the source of each training row.
         dev_sources: the source of each dev row.
         label_names: names of the ``label`` ids (``source:label``); empty without labels.
+        train_lines: the corpus line of each training row of a parallel source (None for others).
+        dev_lines: the same for the dev rows.
+        line_texts: per parallel source, every language's texts of each line its rows use.
+        leaked_lines: per parallel source, the lines ``drop_leaked`` dropped (a text of the line, in
+            some language, occurs in a scored split).
     """
 
     name: str
@@ -90,10 +104,17 @@ class Mixture:
     train_sources: tuple[str, ...]
     dev_sources: tuple[str, ...]
     label_names: tuple[str, ...] = ()
+    train_lines: tuple[int | None, ...] = ()
+    dev_lines: tuple[int | None, ...] = ()
+    line_texts: Mapping[str, Mapping[int, tuple[str, ...]]] = field(default_factory=dict)
+    leaked_lines: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     def texts_by_source(self) -> dict[str, set[str]]:
-        """Every text (train and dev, all text columns) per source, for :func:`check_leakage`."""
+        """Every text (train and dev, all text columns) per source, for :func:`check_leakage`; for a
+        parallel source, every language's text of the lines it uses too."""
         texts: dict[str, set[str]] = {s: set() for s in self.counts}
+        for source, lines in self.line_texts.items():
+            texts[source].update(text for line_texts in lines.values() for text in line_texts)
         for dataset, sources in ((self.train, self.train_sources), (self.dev, self.dev_sources)):
             for column in (c for c in dataset.column_names if c != "label"):
                 for source, text in zip(sources, dataset[column], strict=True):
@@ -113,6 +134,10 @@ def resolve_spec(spec_or_name: MixtureSpec | str) -> MixtureSpec:
         return MIXTURES.get(spec_or_name)
     if spec_or_name in DATASETS or spec_or_name.startswith("file:"):
         return MixtureSpec(spec_or_name, (Component(spec_or_name),))
+    for family in DATASETS.families:  # stsb-multi-<lang> with an unknown code: the valid codes
+        message = family(spec_or_name)
+        if message:
+            raise UserError(message)
     known = MIXTURES.names() + DATASETS.names()
     close = difflib.get_close_matches(spec_or_name, known, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -201,10 +226,29 @@ def shared_negatives(examples: Mapping[str, list[Example]], negatives: bool | st
 
 
 def project(example: Example, source: str, columns: Sequence[str]) -> Example:
-    """Keeps ``columns`` (those it has) and a source-qualified label (``banking77-pairs:card_arrival``)."""
+    """Keeps ``columns`` (those it has), a source-qualified label (``banking77-pairs:card_arrival``)
+    and the corpus ``line`` of a parallel source's example."""
     label = example.get("label")
     kept = {c: example[c] for c in columns if c in example}
-    return kept | {"label": None if label is None else f"{source}:{label}"}
+    return kept | {"label": None if label is None else f"{source}:{label}", "line": example.get("line")}
+
+
+def _line_texts(
+    spec: MixtureSpec, pools: Mapping[str, list[Example]], data_dir: str | Path | None
+) -> dict[str, dict[int, tuple[str, ...]]]:
+    """Per parallel source, every language's texts of each line its pool uses."""
+    found: dict[str, dict[int, tuple[str, ...]]] = {}
+    corpora: dict[str, Sequence[tuple[str, ...]]] = {}
+    for component in spec.components:
+        parallel = get_source(component.source).parallel
+        if parallel is None:
+            continue
+        if parallel.corpus not in corpora:
+            corpora[parallel.corpus] = parallel.lines(resolve_data_dir(data_dir))
+        lines = corpora[parallel.corpus]
+        used = {e["line"] for e in pools[component.source]}
+        found[component.source] = {line: tuple(lines[line]) for line in sorted(used)}
+    return found
 
 
 def _load(component: Component, folder: str | Path | None, seed: int) -> list[Example]:
@@ -287,22 +331,32 @@ def build_mixture(
         counts={s: budget[s] for s in pools}, dev_counts=n_dev, removed=removed,
         origins={c.source: get_source(c.source).origins for c in spec.components},
         train_sources=tuple(s for s, _ in train), dev_sources=tuple(s for s, _ in dev), label_names=tuple(labels),
+        train_lines=tuple(e.get("line") for _, e in train), dev_lines=tuple(e.get("line") for _, e in dev),
+        line_texts=_line_texts(spec, pools, data_dir),
     )  # fmt: skip
 
 
 def drop_leaked(mixture: Mixture, report: LeakageReport) -> Mixture:
-    """The mixture without rows any of whose texts leaked (policy ``drop``); counts updated."""
+    """The mixture without rows any of whose texts leaked (policy ``drop``); counts updated.
 
-    def keep(dataset, sources: tuple[str, ...]) -> list[int]:
+    A row of a parallel source is dropped when any language's text of its corpus line leaked (the
+    line is then dropped from every source of the mixture that uses it); those lines are kept in
+    ``leaked_lines`` and logged, the rows counted in ``removed[source]["leaked"]``.
+    """
+    leaked_lines = _leaked_lines(mixture, report)
+
+    def keep(dataset, sources: tuple[str, ...], lines: tuple[int | None, ...]) -> list[int]:
         text_cols = [c for c in dataset.column_names if c != "label"]
-        rows = zip(sources, *(dataset[c] for c in text_cols), strict=True)
+        rows = zip(sources, lines or (None,) * len(sources), *(dataset[c] for c in text_cols), strict=True)
         return [
             i
-            for i, (s, *texts) in enumerate(rows)
-            if not any(t is not None and report.is_leaked(s, t) for t in texts)
+            for i, (s, line, *texts) in enumerate(rows)
+            if line not in leaked_lines.get(s, ())
+            and not any(t is not None and report.is_leaked(s, t) for t in texts)
         ]
 
-    train_idx, dev_idx = keep(mixture.train, mixture.train_sources), keep(mixture.dev, mixture.dev_sources)
+    train_idx = keep(mixture.train, mixture.train_sources, mixture.train_lines)
+    dev_idx = keep(mixture.dev, mixture.dev_sources, mixture.dev_lines)
     train_sources = tuple(mixture.train_sources[i] for i in train_idx)
     dev_sources = tuple(mixture.dev_sources[i] for i in dev_idx)
     removed = {s: r | {"leaked": mixture.counts[s] + mixture.dev_counts[s]
@@ -315,7 +369,25 @@ def drop_leaked(mixture: Mixture, report: LeakageReport) -> Mixture:
         counts={s: train_sources.count(s) for s in mixture.counts},
         dev_counts={s: dev_sources.count(s) for s in mixture.dev_counts},
         removed=removed, train_sources=train_sources, dev_sources=dev_sources,
+        train_lines=tuple(mixture.train_lines[i] for i in train_idx) if mixture.train_lines else (),
+        dev_lines=tuple(mixture.dev_lines[i] for i in dev_idx) if mixture.dev_lines else (),
+        leaked_lines={s: tuple(sorted(lines)) for s, lines in leaked_lines.items()},
     )  # fmt: skip
+
+
+def _leaked_lines(mixture: Mixture, report: LeakageReport) -> dict[str, set[int]]:
+    """Per parallel source, the lines with a leaked text in any language (logged when any)."""
+    leaked = {
+        source: {line for line, texts in lines.items() if any(report.is_leaked(source, t) for t in texts)}
+        for source, lines in mixture.line_texts.items()
+    }
+    for source, lines in leaked.items():
+        if lines:
+            log.warning(
+                "leakage: %s drops %d line(s) whose text leaks in some language (lines %s)",
+                source, len(lines), ", ".join(map(str, sorted(lines)[:20])) + (" ..." if len(lines) > 20 else ""),
+            )  # fmt: skip
+    return leaked
 
 
 def mixture_listing() -> list[dict[str, Any]]:

@@ -2,13 +2,15 @@
 
 A source turns files into examples (``anchor``, ``positive``, [``negative``], [``label``]);
 :func:`load_source` cleans them and returns a ``datasets.Dataset``. Names starting with
-``file:`` load a user file (see :mod:`harness.data.userfiles`).
+``file:`` load a user file (see :mod:`harness.data.userfiles`). A source read from the lines of a
+parallel corpus (:class:`Parallel`, the multilingual sources of :mod:`harness.data.multilingual`)
+also tags each example with its ``line``, so that a line leaking in one language is dropped in all.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,6 +28,20 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Parallel:
+    """The corpus a parallel source is read from: line *i* of each language's file translates line *i*
+    of every other, and the source's examples carry that ``line`` number.
+
+    Attributes:
+        corpus: the corpus name; sources of one corpus share line numbers.
+        lines: ``lines(data_dir)`` -> the texts of each line in every language, indexed by line.
+    """
+
+    corpus: str
+    lines: Callable[[Path], Sequence[tuple[str, ...]]]
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """A named training source.
 
@@ -39,6 +55,7 @@ class SourceSpec:
         n_examples: examples after cleaning with default options (None where unknown offline).
         origins: the original (dataset, split) pairs read, for provenance and in-domain reports.
         build: ``build(data_dir, **options) -> list[example]``; keyword-only options with defaults.
+        parallel: for a source read from a parallel corpus, that corpus (its examples carry ``line``).
     """
 
     name: str
@@ -50,6 +67,7 @@ class SourceSpec:
     n_examples: int | None
     origins: tuple[tuple[str, str], ...]
     build: Callable[..., list[Example]]
+    parallel: Parallel | None = None
 
     def option_defaults(self) -> dict[str, Any]:
         """The options ``build`` accepts, with their defaults."""
@@ -57,7 +75,23 @@ class SourceSpec:
         return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-DATASETS: Registry[SourceSpec] = Registry("dataset")
+class SourceRegistry(Registry[SourceSpec]):
+    """The dataset registry; a name of a registered family (``stsb-multi-<lang>``) with a code outside
+    the family gets the family's own one-line message listing the valid codes."""
+
+    def __init__(self) -> None:
+        super().__init__("dataset")
+        self.families: list[Callable[[str], str | None]] = []
+
+    def unknown_message(self, name: str) -> str:
+        for family in self.families:
+            message = family(name)
+            if message:
+                return message
+        return super().unknown_message(name)
+
+
+DATASETS = SourceRegistry()
 
 
 def get_source(name: str) -> SourceSpec:
@@ -190,7 +224,8 @@ def _amazon_cf_pairs(
     return conversion.label_pairs(named, seed=seed, with_negative=with_negative)
 
 
-def _offline(name: str, build: Callable[..., list[Example]], **fields: Any) -> None:
+def offline(name: str, build: Callable[..., list[Example]], **fields: Any) -> None:
+    """Registers an offline source (read from the data folder)."""
     DATASETS.register(name, SourceSpec(name=name, kind="offline", build=build, **fields))
 
 
@@ -198,42 +233,42 @@ PAIR = ("anchor", "positive")
 TRIPLET = ("anchor", "positive", "negative")
 LABELLED = ("anchor", "positive", "label")
 
-_offline(
+offline(
     "stsb-train", _stsb_train, columns=PAIR, n_examples=1393, origins=(("STSBenchmark", "train"),),
     description="STS-B train pairs with score >= min_score (default 4.0 of 5)",
     origin="stsbenchmark/sts-train.csv", licence="CC BY-SA 4.0 (scores); text per source",
 )  # fmt: skip
-_offline(
+offline(
     "sick-train", _sick_train, columns=PAIR, n_examples=1284, origins=(("SICK", "train"),),
     description="SICK train pairs judged ENTAILMENT (by='relatedness': score >= min_score)",
     origin="sick2014/SICK_train.txt", licence="CC BY-NC-SA 3.0",
 )  # fmt: skip
-_offline(
+offline(
     "msrp-train", _msrp_train, columns=PAIR, n_examples=2753, origins=(("MSRP", "train"), ("MSRP", "val")),
     description="MSR paraphrase pairs (Quality 1) from train + val",
     origin="msr-paraphrase/msr-para-{train,val}.tsv", licence="MSR Shared Source (non-commercial)",
 )  # fmt: skip
-_offline(
+offline(
     "snli-triplets", _snli_triplets, columns=TRIPLET, n_examples=6334, origins=(("SNLI", "dev"), ("SNLI", "test")),
     description="SNLI (premise, entailment, contradiction) triplets from dev + test",
     origin="snli-senteval/{s1,s2,labels}.{dev,test}", licence="CC BY-SA 4.0 (SNLI)",
 )  # fmt: skip
-_offline(
+offline(
     "trecqa-train", _trecqa_train, columns=PAIR, n_examples=348, origins=(("TrecQA", "train"),),
     description="TrecQA (question, correct answer sentence); with_negative adds a wrong answer",
     origin="trecqa-wang/train.csv", licence="public domain (TREC questions)",
 )  # fmt: skip
-_offline(
+offline(
     "banking77-pairs", _banking77_pairs, columns=LABELLED, n_examples=10003, origins=(("Banking77", "train"),),
     description="Banking77 train: two utterances of the same intent (label kept)",
     origin="banking77/train.csv", licence="CC BY 4.0",
 )  # fmt: skip
-_offline(
+offline(
     "emotion-pairs", _emotion_pairs, columns=LABELLED, n_examples=15999, origins=(("Emotion", "train"),),
     description="Emotion train: two texts of the same emotion (label kept)",
     origin="emotion/train.txt", licence="research/education use (dair-ai); repo MIT",
 )  # fmt: skip
-_offline(
+offline(
     "amazon-cf-pairs", _amazon_cf_pairs, columns=LABELLED, n_examples=4018,
     origins=(("AmazonCounterfactual", "train"),),
     description="AmazonCounterfactual EN train: two sentences of the same class (label kept)",
