@@ -194,3 +194,16 @@ def test_the_check_against_offline_multilingual_drops_whole_lines(data_dir):
     remaining = {n for s, n in zip(dropped.train_sources, dropped.train_lines, strict=True)}
     remaining |= {n for s, n in zip(dropped.dev_sources, dropped.dev_lines, strict=True)}
     assert remaining and not remaining & leaked
+
+
+@pytest.mark.slow
+def test_the_held_out_tuning_lines_leave_every_source(data_dir):
+    """With ``multilingual-dev`` (every tenth train line, scored for tuning) among the study's suites,
+    none of those lines trains, in any language."""
+    from harness.evaluate import suite_texts
+
+    suites = [suite_texts(name, data_dir) for name in ("multilingual-dev", "offline-multilingual")]
+    mixture = _mixture(data_dir, "stsb-multi-pl", "stsb-translation-de-en")
+    dropped = drop_leaked(mixture, check_training_data(mixture.texts_by_source(), suites, policy="drop"))
+    trained = set(dropped.train_lines) | set(dropped.dev_lines)
+    assert trained and not {line for line in trained if line % 10 == 0}
