@@ -19,11 +19,24 @@ from test_loss import tiny_model
 from harness.loss import GuidedInBatchLoss
 from harness.loss.objectives import OBJECTIVES
 
-CASES = [f"{objective}-{mode}" for objective in OBJECTIVES.names() for mode in ("plain", "gradcache")]
+LAYOUTS = {
+    "gte": {
+        "variant": "mnrl",
+        "directions": ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"),
+    },
+    "sym": {"variant": "mnrl", "directions": ("query_to_doc", "doc_to_query"), "partition": "per_direction"},
+}
+"""The bidirectional layouts (``test_bidirectional``): GTE's four directions, joint; query<->doc per direction."""
+CASES = [f"{objective}-{mode}" for objective in OBJECTIVES.names() for mode in ("plain", "gradcache")] + [
+    f"{objective}-{mode}-{layout}"
+    for objective in ("infonce", "relabel_positive")
+    for mode in ("plain", "gradcache")
+    for layout in LAYOUTS
+]
 
 
 def objective_loss_for(case: str, student, guide) -> GuidedInBatchLoss:
-    objective, mode = case.split("-")
+    objective, mode, *layout = case.split("-")
     return GuidedInBatchLoss(
         student,
         guide,
@@ -33,6 +46,7 @@ def objective_loss_for(case: str, student, guide) -> GuidedInBatchLoss:
         objective_params={"sims": "guide"} if objective == "hardness" else {},
         mini_batch_size=4 if mode == "gradcache" else None,
         seed=7,
+        **(LAYOUTS[layout[0]] if layout else {}),
     )
 
 

@@ -35,6 +35,7 @@ from harness.registry import Registry
 Error = tuple[tuple, str]
 _STRATEGY_FIELDS = {"strategy", "strategy_params", "margin", "margin_strategy"}
 _OBJECTIVE_FIELDS = {"objective", "objective_params"}
+_LAYOUT_FIELDS = ("directions", "partition", "variant", "contrast_anchors", "contrast_positives")
 _NESTED = ("strategy_params", "objective_params")
 
 
@@ -260,6 +261,22 @@ def _check_given(one: Trial, loc: tuple) -> Iterator[Error]:
         message = objective_problem(one.config)
         if message:
             yield (*loc, "objective_params" if "objective_params" in fields else "objective"), message
+    layout = [f for f in _LAYOUT_FIELDS if f in fields]
+    if layout and not set(layout) & one.refused:
+        message = layout_problem(one.config)
+        if message:
+            yield (*loc, layout[0]), message
+
+
+def layout_problem(config: TrainConfig) -> str | None:
+    """Why the loss's blocks (variant, directions, partition, contrast_*) do not fit together, or None."""
+    from harness.loss.spec import LossConfig
+
+    try:
+        LossConfig.of(config)
+    except Exception as exc:  # UserError naming the field and the valid choices
+        return str(exc)
+    return None
 
 
 def objective_problem(config: TrainConfig) -> str | None:

@@ -219,16 +219,24 @@ class TrainConfig(_Frozen):
     """Add the positive-positive block ``pp`` to each row's candidates."""
     objective: str = "infonce"
     """Loss objective applied after the strategy's mask (``gist-harness ls objectives``): "infonce",
-    "hardness", "debiased", "distill_kl", "margin_mse"."""
+    "hardness", "debiased", "distill_kl", "margin_mse", "relabel_positive"."""
     objective_params: dict[str, Scalar] = {}
     """The objective's parameters (``alpha``, ``tau_plus``, ``guide_temperature``, ``weight``...)."""
     duplicates: Literal["drop", "keep"] = "drop"
     """Candidates with the text of the row's anchor or positive: removed ("drop"), or left to the
     strategy ("keep": sentence-transformers' ``GISTEmbedLoss``, a duplicate of the positive stays a
     negative at margin 0)."""
-    variant: Literal["st", "official"] = "st"
-    """Block layout: "st" (sentence-transformers' ``GISTEmbedLoss``) or "official" (the paper code's
-    ap, an, aa, pp: the paper's qp, qn, qq, pp)."""
+    variant: Literal["st", "official", "mnrl"] = "st"
+    """Block layout: "st" (sentence-transformers' ``GISTEmbedLoss``), "official" (the paper code's
+    ap, an, aa, pp: the paper's qp, qn, qq, pp) or "mnrl" (the blocks of ``directions``)."""
+    directions: list[Literal["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]] = [
+        "query_to_doc"
+    ]
+    """``variant = "mnrl"``: sentence-transformers' ``MultipleNegativesRankingLoss`` directions, query_to_doc
+    always; all four is GTE's improved contrastive loss (arXiv 2308.03281)."""
+    partition: Literal["joint", "per_direction"] = "joint"
+    """``variant = "mnrl"``: one softmax over all directions, or one per direction averaged (MNRL's
+    ``partition_mode``; per_direction takes query_to_doc and doc_to_query only)."""
     guide: str | None = None
     """Overrides the model section's guide (e.g. an arm with ``guide = "bm25"``)."""
     guide_mode: Literal["cached", "online"] = "cached"

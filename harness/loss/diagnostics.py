@@ -43,7 +43,7 @@ class StepTally:
         """Per row chunk: row sources (b,), per block (b, 4) counts, kept negatives (b,), labelled."""
 
     def add(self, scores: RowScores, row_sources: torch.Tensor | None = None) -> None:
-        eligible = ~(scores.positive | scores.identical)  # (b, N)
+        eligible = scores.real  # (b, N)
         dropped = scores.drop & eligible  # (b, N)
         self._add_rows(scores, eligible, dropped, row_sources)
         for index, (e, d) in enumerate(

@@ -145,7 +145,7 @@ class DropLog:
     ) -> None:
         """Records the dropped candidates of loss rows ``rows`` (``scores`` from ``score_rows``):
         the trained strategy's and, with a shadow, the shadow's (``dropped_by``)."""
-        real = ~(scores.positive | scores.identical)  # (b, N) the real negatives
+        real = scores.real  # (b, N) the real negatives
         applied = scores.drop & real  # (b, N)
         if self.shadow is not None:
             assert scores.candidates is not None, "score_rows hands over what the strategy read"

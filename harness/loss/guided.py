@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from harness.errors import UserError
 from harness.loss import distributed, gradcache
 from harness.loss.batch import Batch, Collated, class_labels, gathered, split_features, token_ids
-from harness.loss.blocks import Block, layout, score_rows
+from harness.loss.blocks import Block, layout, partitions, score_rows
 from harness.loss.diagnostics import DiagnosticsLog, SourceTotals, StepTally
 from harness.loss.drop_log import DropLog
 from harness.loss.guide_vectors import OnlineGuide, cached_vectors, check_guide
@@ -100,6 +100,8 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         self.strategy_needs_guide, self.needs_negatives = self.needs.strategy_guide, self.needs.negatives
         self.duplicates = config.duplicates
         self.variant = config.variant
+        self.directions = config.directions
+        self.partition = config.partition
         self.guide_mode = config.guide_mode
         self.mini_batch_size = config.mini_batch_size
         self.uses_gradient_cache = config.mini_batch_size is not None
@@ -188,6 +190,8 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
             "strategy": self.strategy,
             "strategy_params": dict(self.strategy_params),
             "variant": self.variant,
+            "directions": list(self.directions),
+            "partition": self.partition,
             "guide_mode": self.guide_mode,
             "contrast_anchors": self.contrast_anchors,
             "contrast_positives": self.contrast_positives,
@@ -226,7 +230,9 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
         if text_ids is None:
             text_ids = distributed.token_text_ids(features) if gather else token_ids(features)
         guide, guide_seconds = self._guide_vectors(collated)
-        blocks = layout(self.variant, len(features), self.contrast_anchors, self.contrast_positives)
+        blocks = layout(
+            self.variant, len(features), self.contrast_anchors, self.contrast_positives, self.directions
+        )
         batch = Batch(text_ids, guide, labels, collated.present, collated.sources, blocks, StepTally(blocks))
         batch.tally.guide_seconds = guide_seconds
         if gather:  # every rank's columns, so masks and logits span the whole batch
@@ -263,7 +269,11 @@ class GuidedInBatchLoss(CachedLossMixin, nn.Module):
             duplicates=self.duplicates,
         )
         batch.record(scores, rows)
-        return self._objective_fn(scores, temperature=self.temperature, **self.objective_params)
+        if not self.config.per_direction:
+            return self._objective_fn(scores, temperature=self.temperature, **self.objective_params)
+        parts = partitions(scores, batch.blocks)
+        losses = [self._objective_fn(p, temperature=self.temperature, **self.objective_params) for p in parts]
+        return torch.stack(losses).mean()
 
     def _record(self, batch: Batch) -> None:
         """A training step's diagnostics: per step, and run totals by training source."""

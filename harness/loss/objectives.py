@@ -81,8 +81,8 @@ def _removed(scores: RowScores) -> Tensor:
 
 
 def _negatives(scores: RowScores) -> Tensor:
-    """The kept negatives of each row (not the positive, not removed), (b, N)."""
-    return ~(_removed(scores) | scores.positive)
+    """The kept negatives of each row (not the positive or its pair copy, not removed), (b, N)."""
+    return scores.real & ~scores.drop
 
 
 def _cosines(scores: RowScores, which: str) -> Tensor:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from harness.errors import UserError
-from harness.loss.blocks import DUPLICATES, VARIANTS
+from harness.loss.blocks import DIRECTIONS, DUPLICATES, PARTITIONS, VARIANTS
 from harness.loss.objectives import objective_needs
 from harness.masking import STRATEGIES, needs, resolve_params
 
@@ -37,14 +37,21 @@ class LossConfig:
         contrast_positives: add the positive-positive block (``variant="st"``).
         strategy: registered masking strategy (``gist-harness ls strategies``).
         strategy_params: the strategy's parameters; override ``margin``/``margin_strategy``.
-        variant: "st" (sentence-transformers 6 blocks) or "official" (the paper code's
-            qp, qn, qq, pp blocks; combine with ``strategy="gist_hard"`` for its hard mode).
+        variant: "st" (sentence-transformers 6 blocks), "official" (the paper code's
+            qp, qn, qq, pp blocks; combine with ``strategy="gist_hard"`` for its hard mode) or
+            "mnrl" (the blocks of ``directions``, as ``MultipleNegativesRankingLoss``).
+        directions: ``variant="mnrl"``: MNRL's interaction terms, "query_to_doc" (ap, an*, always),
+            "query_to_query" (aa), "doc_to_query" (pa), "doc_to_doc" (pp, pn*); GTE's improved
+            contrastive loss (Li et al. 2023, arXiv 2308.03281) is all four.
+        partition: ``variant="mnrl"``: "joint" (one softmax over every direction) or
+            "per_direction" (one per direction, averaged; query_to_doc and doc_to_query only).
         guide_mode: "cached" (guide vectors from the collator's cache lookup by exact text) or
             "online" (the guide re-run on every batch, retokenised like ``GISTEmbedLoss``).
         mini_batch_size: when set, GradCache with mini-batches of this many texts.
         seed: seed of the generator used by random strategies (``seed + rank`` on rank ``rank``).
         objective: registered loss objective applied after the mask (``gist-harness ls objectives``):
-            "infonce" (cross-entropy, the default), "hardness", "debiased", "distill_kl", "margin_mse".
+            "infonce" (cross-entropy, the default), "hardness", "debiased", "distill_kl", "margin_mse",
+            "relabel_positive".
         objective_params: the objective's parameters (defaults and ranges in ``ls objectives``).
         duplicates: "drop" (default) removes candidates with the text of the row's anchor or
             positive; "keep" leaves exact duplicates to the strategy, as ``GISTEmbedLoss`` does.
@@ -62,6 +69,8 @@ class LossConfig:
     strategy: str = "gist"
     strategy_params: Mapping[str, Any] | None = field(default_factory=dict)
     variant: str = "st"
+    directions: tuple[str, ...] = ("query_to_doc",)
+    partition: str = "joint"
     guide_mode: str = "cached"
     mini_batch_size: int | None = None
     seed: int = 0
@@ -83,6 +92,12 @@ class LossConfig:
             )
         if self.variant == "official" and not (self.contrast_anchors and self.contrast_positives):
             raise UserError("variant='official' always uses the qp, qn, qq, pp blocks: leave contrast_* True")
+        _check_directions(self)
+
+    @property
+    def per_direction(self) -> bool:
+        """Whether each direction of a row has its own softmax (``blocks.partitions``)."""
+        return self.partition == "per_direction"
 
     @classmethod
     def of(cls, record: Any) -> LossConfig:
@@ -90,6 +105,7 @@ class LossConfig:
         values = {f.name: getattr(record, f.name) for f in fields(cls) if f.name not in _RUNTIME}
         for key in ("strategy_params", "objective_params"):
             values[key] = dict(values[key])
+        values["directions"] = tuple(values["directions"])
         return cls(**values)
 
     def resolved_strategy_params(self) -> dict[str, Any]:
@@ -164,3 +180,29 @@ def needs_guide(
 def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
         raise UserError(f"{name} must be one of {', '.join(valid)}, got {value!r}")
+
+
+def _check_directions(config: LossConfig) -> None:
+    """``directions`` and ``partition``: valid names, as ``MultipleNegativesRankingLoss`` checks them."""
+    _check_choice("partition", config.partition, PARTITIONS)
+    bad = [d for d in config.directions if d not in DIRECTIONS]
+    if bad:
+        raise UserError(f"directions: unknown direction {bad[0]!r}; valid: {', '.join(DIRECTIONS)}")
+    if config.variant != "mnrl":
+        if tuple(config.directions) != ("query_to_doc",) or config.partition != "joint":
+            raise UserError(
+                f"directions and partition apply to variant='mnrl', got variant={config.variant!r}"
+            )
+        return
+    if "query_to_doc" not in config.directions:
+        raise UserError("directions must include 'query_to_doc' (it holds the positive pair)")
+    if len(set(config.directions)) != len(config.directions):
+        raise UserError(f"directions: each direction once, got {list(config.directions)}")
+    if not (config.contrast_anchors and config.contrast_positives):
+        raise UserError("variant='mnrl' takes its blocks from directions: leave contrast_* True")
+    same_type = sorted(set(config.directions) & {"query_to_query", "doc_to_doc"})
+    if config.per_direction and same_type:
+        raise UserError(
+            f"partition='per_direction' needs every direction to hold the positive pair; {same_type[0]} "
+            "does not: use partition='joint'"
+        )
