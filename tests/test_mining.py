@@ -271,3 +271,15 @@ def test_an_experiment_names_a_missing_file():
                 "ablation": {"seeds": [0], "arms": [{"name": "infonce", "strategy": "none"}]},
             }
         )
+
+
+def test_printed_summary_gives_filter_shares_of_the_candidates_left():
+    from harness.cli.mine_cmd import summary_rows
+
+    options = MiningOptions(num_negatives=2, absolute_margin=0.25, max_score=0.5, range_max=4)
+    _, summary = mine(["a"], ["p"], embed, options, corpus=CORPUS)
+    rows = {r["step"]: r for r in summary_rows(summary)}
+    assert rows["candidates left"]["count"] == 4  # 6 considered - 1 padding - 1 positive
+    assert rows["removed by absolute_margin = 0.25"]["share"] == "50.00%"  # c1, c2 of 4
+    assert rows["removed by max_score = 0.5"]["share"] == "0.00%"  # c1, c2 already gone
+    assert rows["removed by max_score = 0.5"]["alone"] == "50.00%"

@@ -151,26 +151,30 @@ def mining_guide(args: argparse.Namespace, texts: list[str]) -> Any:
 
 
 def summary_rows(summary: Any) -> list[dict[str, Any]]:
-    """What mining considered and removed, one row per step, with shares of the candidates."""
-    total = summary.considered
+    """What mining considered and removed, one row per step.
 
-    def row(step: str, count: int | float | None, alone: int | None = None) -> dict[str, Any]:
-        share = f"{count / total:.2%}" if isinstance(count, int) and total else ""
-        alone_share = f"{alone / total:.2%}" if alone is not None and total else ""
-        return {"step": step, "count": count, "share of candidates": share, "alone": alone_share}
+    Exclusions are shares of the candidates considered; each filter's removals are shares of the
+    candidates left after the exclusions, both as applied in order ("share") and alone ("alone").
+    """
+    left = summary.considered - sum(summary.excluded.values())
 
-    out = [row(f"candidates considered ({summary.queries} anchors x {summary.window})", total)]
-    out += [row(f"excluded: {name}", n) for name, n in summary.excluded.items()]
+    def row(step: str, count: Any = "", share: str = "", alone: str = "") -> dict[str, Any]:
+        return {"step": step, "count": count, "share": share, "alone": alone}
+
+    def pct(n: int, of: int) -> str:
+        return f"{n / of:.2%}" if of else ""
+
+    out = [row(f"candidates considered ({summary.queries} anchors x {summary.window})", summary.considered)]
+    out += [row(f"excluded: {k}", n, pct(n, summary.considered)) for k, n in summary.excluded.items()]
+    out.append(row("candidates left", left))
     for name, n in summary.removed.items():
-        value = summary.options.get(name)
-        label = f"removed by {name} = {value}"
+        label = f"removed by {name} = {summary.options.get(name)}"
         if name == "margin_quantile" and summary.resolved_margin is not None:
             label += f" (absolute margin {summary.resolved_margin:.4f})"
-        out.append(row(label, n, summary.removed_alone[name]))
-    n = summary.options["num_negatives"]
-    for step, count in (("negatives mined", summary.negatives), (f"anchors short of {n} negatives", summary.short),
-                        ("rows written", summary.rows)):  # fmt: skip
-        out.append({"step": step, "count": count, "share of candidates": "", "alone": ""})
+        out.append(row(label, n, pct(n, left), pct(summary.removed_alone[name], left)))
+    out.append(row("negatives mined", summary.negatives))
+    out.append(row(f"anchors short of {summary.options['num_negatives']} negatives", summary.short))
+    out.append(row("rows written", summary.rows))
     for key, name in (
         ("false_negative_rate", "same-class negatives, with the filters"),
         ("false_negative_rate_unfiltered", "same-class negatives, no filter"),
@@ -178,7 +182,7 @@ def summary_rows(summary: Any) -> list[dict[str, Any]]:
     ):
         value = getattr(summary, key)
         if value is not None:
-            out.append({"step": name, "count": "", "share of candidates": f"{value:.2%}", "alone": ""})
+            out.append(row(name, share=f"{value:.2%}"))
     return out
 
 
