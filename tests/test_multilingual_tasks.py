@@ -150,15 +150,16 @@ def test_held_out_lines_are_every_tenth_train_line_in_every_language_and_crossed
     assert task.dev_only and task.metadata.description.startswith("Not an MTEB task")
     english = read_stsb_multi(data_dir / "stsb-multi-mt/stsb-en-train.csv")
     held = task.dataset["en"]["validation"]
-    assert len(held) == 575 and held["sentence1"] == [r["sentence1"] for r in english[::10]]
+    assert len(held) == 575 and list(held["sentence1"]) == [r["sentence1"] for r in english[::10]]
     russian = task.dataset["ru"]["validation"]
     crossed = task.dataset["ru-en"]["validation"]
-    assert russian["score"] == held["score"] == crossed["score"]
-    assert crossed["sentence1"] == russian["sentence1"] and crossed["sentence2"] == held["sentence2"]
+    assert list(russian["score"]) == list(held["score"]) == list(crossed["score"])
+    assert list(crossed["sentence1"]) == list(russian["sentence1"])
+    assert list(crossed["sentence2"]) == list(held["sentence2"])
     assert sum(bool(CYRILLIC.search(t)) for t in russian["sentence1"]) > 500
     assert sum(bool(CJK.search(t)) for t in task.dataset["zh"]["validation"]["sentence2"]) > 500
     assert not any(
-        MOJIBAKE.search(t) for t in russian["sentence1"] + task.dataset["zh"]["validation"]["sentence1"]
+        MOJIBAKE.search(t) for t in [*russian["sentence1"], *task.dataset["zh"]["validation"]["sentence1"]]
     )
 
 

@@ -14,7 +14,7 @@ from harness.errors import UserError
 from harness.report.inputs import input_files, load_report_dir
 from harness.results import StudyManifest, load_study_dir
 from harness.study import run_study
-from harness.study.restore import RESTORED_FROM, restore_study
+from harness.study.restore import RESTORED_FROM, config_change, restore_study
 
 CHECKSUMS = {"sts/stsbenchmark.tsv": "a" * 64}
 
@@ -106,6 +106,22 @@ def test_a_different_experiment_is_refused_and_nothing_is_written(report, tmp_pa
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         restore_study(exp, report, tmp_path / "runs" / name, None)
     assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_field_added_after_the_trial_ran_is_a_change_only_away_from_its_default(report: Path):
+    """A trial recorded before a [train] field existed (bidirectional ``directions`` came after the
+    headline study's first trials) restores when the experiment leaves the field at its default, which
+    trains as before, and is refused when the experiment sets it otherwise."""
+    record = load_report_dir(report).results.trials[0].trial
+    older = record.model_copy(update={"config": {k: v for k, v in record.config.items() if k != "weight_decay"}})
+    exp = experiment("fake", ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS})
+    assert config_change(exp, record) is None and config_change(exp, older) is None
+    changed = experiment(
+        "fake",
+        ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS},
+        train={"batch_size": 4, "max_steps": 3, "eval_every_steps": 1, "weight_decay": 0.5},
+    )
+    assert "trained with weight_decay = 0.01; the experiment now gives 0.5" in config_change(changed, older)
 
 
 def test_other_data_and_an_existing_study_are_refused(report: Path, tmp_path: Path):

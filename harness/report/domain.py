@@ -17,6 +17,7 @@ checks them against the registries of sources, mixtures and tasks. Texts shared 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import combinations
 
 import tomllib
 
@@ -34,6 +35,16 @@ SOURCE_TASKS: dict[str, tuple[str, ...] | None] = {
 }
 """Registered training source -> the scored tasks (plain names) built from the same dataset; None where
 the source's datasets are not known here (the report then marks none of its tasks)."""
+
+# The parallel STS-B train files (stsb-multi-mt/): every language's monolingual pairs and every
+# translation pair share their dataset with the multilingual and the cross-lingual STS-B tasks.
+# The languages and the pair order are harness.data.multilingual's (the test above compares the names).
+_STSB_LANGUAGES = ("en", "de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
+_STSB_TASKS = ("STSBenchmarkMultilingualSTS", "STSBenchmarkCrossLingual")
+SOURCE_TASKS.update({f"stsb-multi-{lang}": _STSB_TASKS for lang in _STSB_LANGUAGES})
+SOURCE_TASKS.update(
+    {f"stsb-translation-{a}-{b}": _STSB_TASKS for a, b in combinations((*_STSB_LANGUAGES[1:], "en"), 2)}
+)
 
 MIXTURE_SOURCES: dict[str, tuple[str, ...]] = {
     "mini-medi": ("snli-triplets", "stsb-train", "msrp-train", "trecqa-train"),

@@ -33,6 +33,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import TypeAdapter
 
 from harness.config import Experiment
 from harness.errors import UserError
@@ -213,13 +214,22 @@ def config_change(experiment: Experiment, record: TrialRecord) -> str | None:
         if record.arm
         else {**record.params, "seed": record.seed}
     )
-    config = experiment.trial_config(overrides).model_dump(mode="json")
-    changed = sorted(k for k in set(config) | set(record.config) if config.get(k) != record.config.get(k))
+    trial_config = experiment.trial_config(overrides)
+    config = trial_config.model_dump(mode="json")
+    # A field added to [train] after the trial ran is absent from its record: at its default it trains as
+    # before (a new field's default keeps the old behaviour), so only a non-default value is a change.
+    added = {
+        k: TypeAdapter(field.annotation).dump_python(field.get_default(call_default_factory=True), mode="json")
+        for k, field in type(trial_config).model_fields.items()
+        if k not in record.config and not field.is_required()
+    }
+    recorded = {**added, **record.config}
+    changed = sorted(k for k in set(config) | set(recorded) if config.get(k) != recorded.get(k))
     if not changed:
         return None
     k = changed[0]
     return (
-        f"trial {record.number} ({record.arm}, seed {record.seed}) trained with {k} = {record.config.get(k)!r}; "
+        f"trial {record.number} ({record.arm}, seed {record.seed}) trained with {k} = {recorded.get(k)!r}; "
         f"the experiment now gives {config.get(k)!r}"
     )
 
