@@ -113,7 +113,9 @@ def test_a_field_added_after_the_trial_ran_is_a_change_only_away_from_its_defaul
     headline study's first trials) restores when the experiment leaves the field at its default, which
     trains as before, and is refused when the experiment sets it otherwise."""
     record = load_report_dir(report).results.trials[0].trial
-    older = record.model_copy(update={"config": {k: v for k, v in record.config.items() if k != "weight_decay"}})
+    older = record.model_copy(
+        update={"config": {k: v for k, v in record.config.items() if k != "weight_decay"}}
+    )
     exp = experiment("fake", ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS})
     assert config_change(exp, record) is None and config_change(exp, older) is None
     changed = experiment(

@@ -219,7 +219,9 @@ def config_change(experiment: Experiment, record: TrialRecord) -> str | None:
     # A field added to [train] after the trial ran is absent from its record: at its default it trains as
     # before (a new field's default keeps the old behaviour), so only a non-default value is a change.
     added = {
-        k: TypeAdapter(field.annotation).dump_python(field.get_default(call_default_factory=True), mode="json")
+        k: TypeAdapter(field.annotation).dump_python(
+            field.get_default(call_default_factory=True), mode="json"
+        )
         for k, field in type(trial_config).model_fields.items()
         if k not in record.config and not field.is_required()
     }
