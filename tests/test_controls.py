@@ -542,6 +542,16 @@ def seeded_per_rank_loss(loss_fn, features, labels, seed: int) -> torch.Tensor:
             'strategy_params = { blocks = "pp" }\ncontrast_positives = false',
             "gist with blocks = 'pp' would drop nothing: contrast_positives = false removes the pp block",
         ),
+        (
+            'strategy_params = { blocks = "aa" }\nvariant = "mnrl"\ndirections = ["query_to_doc", "doc_to_doc"]',
+            "gist with blocks = 'aa' would drop nothing: variant 'mnrl' has the aa block only with direction "
+            "'query_to_query' in directions",
+        ),
+        (
+            'strategy_params = { blocks = "pp" }\nvariant = "mnrl"',
+            "gist with blocks = 'pp' would drop nothing: variant 'mnrl' has the pp block only with direction "
+            "'doc_to_doc' in directions",
+        ),
     ],
 )
 def test_gist_on_a_block_the_loss_lacks_is_refused(tmp_path, arm, expected):

@@ -494,7 +494,11 @@ def _check_gist_blocks(experiment: Experiment, found: list[Trial]) -> Iterator[E
         if config.strategy != "gist" or block == "all" or user.loc in reported:
             continue
         why = None
-        if block == "aa" and not config.contrast_anchors:
+        if config.variant == "mnrl" and block in ("aa", "pp"):  # its blocks come from its directions
+            needed = "query_to_query" if block == "aa" else "doc_to_doc"
+            if needed not in config.directions:
+                why = f"variant 'mnrl' has the {block} block only with direction {needed!r} in directions"
+        elif block == "aa" and not config.contrast_anchors:
             why = "contrast_anchors = false removes the aa block"
         elif block == "pp" and not config.contrast_positives:
             why = "contrast_positives = false removes the pp block"
