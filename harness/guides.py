@@ -376,6 +376,23 @@ class GuideFactory:
             return self._online(name, config.max_seq_len), None
         return self._shared_guide(name, config.max_seq_len)
 
+    def for_mining(self, config: Any) -> Any:
+        """The guide that mines a trial's ``[train] mine`` negatives before it trains.
+
+        It is the trial's named guide at the trial's ``max_seq_len``, the same object (and cache) the
+        trials that train with that guide use, so a text embedded once is never embedded again.
+
+        Raises:
+            UserError: a guide that does not exist before training (``none``, ``self``, ``partner``).
+        """
+        name = config.guide or "none"
+        if name in ("none", "self", "partner"):
+            raise UserError(
+                f"[train] mine ranks candidates with the trial's guide, and guide {name!r} has none before "
+                "training: use a model (gist-harness ls models), tfidf or bm25"
+            )
+        return self._shared_guide(name, config.max_seq_len)[0]
+
     def _snapshot(
         self, kind: str, model: Any, max_seq_len: int | None, *, persist: bool
     ) -> tuple[Any, float]:

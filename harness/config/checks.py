@@ -9,6 +9,7 @@ pairs, so one run reports every problem in the file.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from harness.config.schema import (
     PRUNERS,
@@ -92,10 +93,25 @@ def trial(experiment: Experiment, given: dict[str, Any], loc: tuple, *, trained:
         return Trial(loc, given, buildable.trial_config(given), trained=trained)
     except ValidationError as exc:
         refused = [e for e in exc.errors() if e["loc"] and e["loc"][0] in given]
-        errors = tuple(((*loc, *e["loc"]), f"{e['msg']} (got {e.get('input')!r})") for e in refused)
+        errors = tuple(((*loc, *e["loc"]), _refusal(e)) for e in refused)
         bad = {e["loc"][0] for e in exc.errors()}
         kept = {k: v for k, v in given.items() if k.split(".", 1)[0] not in bad}
         return Trial(loc, given, buildable.trial_config(kept), errors, trained)
+
+
+def _refusal(error: Any) -> str:
+    """One line for a value pydantic refused; an unknown key of a table field (``mine``) lists the valid keys."""
+    if error["type"] == "extra_forbidden" and len(error["loc"]) == 2:
+        annotation = TrainConfig.model_fields[error["loc"][0]].annotation
+        tables = [
+            a for a in getattr(annotation, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        if tables:
+            valid = list(tables[0].model_fields)
+            close = difflib.get_close_matches(str(error["loc"][1]), valid, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            return f"unknown field.{hint} Valid: {', '.join(valid)}"
+    return f"{error['msg']} (got {error.get('input')!r})"
 
 
 def _buildable(experiment: Experiment) -> Experiment:
@@ -140,6 +156,7 @@ def check_experiment(experiment: Experiment) -> list[Error]:
         _check_suites,
         _check_cotraining,
         _check_objective_negatives,
+        _check_mine,
         _check_labels,
         _check_gist_blocks,
         _check_report,
@@ -429,10 +446,38 @@ def _check_objective_negatives(experiment: Experiment, found: list[Trial]) -> It
             or user.loc in reported
         ):
             continue
-        why = _why_no_negatives(experiment.data, user.config.negatives)
+        why = (
+            None
+            if user.config.mine is not None
+            else _why_no_negatives(experiment.data, user.config.negatives)
+        )
         if why:
             reported.add(user.loc)
             yield (*user.loc, "objective"), f"objective {objective!r} needs a negative column, but {why}"
+
+
+def _check_mine(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
+    """``mine`` needs a guide that exists before training, and a negatives policy that keeps columns."""
+    reported: set[tuple] = set()
+    for user in _users(found, "mine"):
+        config = user.config
+        if config.mine is None or user.loc in reported:
+            continue
+        guide = config.guide or "none"
+        if guide in ("none", "self", "partner"):
+            reported.add(user.loc)
+            yield (
+                (*user.loc, "mine"),
+                f"mine ranks candidates with the trial's guide, and guide {guide!r} has none before training "
+                "(valid: a model, gist-harness ls models; tfidf; bm25)",
+            )
+        elif config.negatives in (False, "drop"):
+            reported.add(user.loc)
+            yield (
+                (*user.loc, "mine"),
+                f"negatives = {config.negatives!r} would drop the mined negative columns (valid with mine: "
+                "unset, 'keep', 'shared' or true; mined negatives replace each source's own)",
+            )
 
 
 def _why_no_negatives(data: DataConfig | None, policy: Any) -> str | None:
@@ -502,7 +547,7 @@ def _check_gist_blocks(experiment: Experiment, found: list[Trial]) -> Iterator[E
             why = "contrast_anchors = false removes the aa block"
         elif block == "pp" and not config.contrast_positives:
             why = "contrast_positives = false removes the pp block"
-        elif block == "an":
+        elif block == "an" and config.mine is None:  # mined negatives fill the an block of every source
             why = _why_no_negatives(experiment.data, config.negatives)
         if why:
             reported.add(user.loc)

@@ -40,7 +40,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic_core import PydanticCustomError
 
 from harness.results import ReportConfig
 
@@ -184,6 +185,46 @@ class DataConfig(_Frozen):
         return [s if isinstance(s, SourceRef) else SourceRef(source=s) for s in self.sources or []]
 
 
+class MineConfig(_Frozen):
+    """Hard negatives mined offline for a trial (``[train] mine``), with sentence-transformers'
+    ``mine_hard_negatives`` names and meanings (``harness.data.mining``, as ``gist-harness mine``).
+
+    Example: ``mine = { num_negatives = 1, absolute_margin = 0.0 }`` (the guide's positive-aware
+    filter) and, as its control, ``mine = { num_negatives = 1 }`` (the same number, no filter).
+    """
+
+    num_negatives: int = Field(default=3, ge=1)
+    """Negatives mined per anchor; every source then trains with exactly this many negative columns."""
+    range_min: int = Field(default=0, ge=0)
+    """Skip this many of each anchor's best remaining candidates."""
+    range_max: int | None = Field(default=None, ge=1)
+    """Consider at most this many best remaining candidates; unset: ``range_min + num_negatives``
+    plus the anchor's positives, times 10 negatives when a filter is set (sentence-transformers')."""
+    absolute_margin: float | None = None
+    """Remove a candidate when ``s_neg + margin > s_pos`` (0: those the guide scores above the positive)."""
+    relative_margin: float | None = None
+    """Remove a candidate when ``s_neg > s_pos - |s_pos| * margin`` (0.05: NV-Retriever's TopK-PercPos)."""
+    margin_quantile: float | None = None
+    """An absolute margin set to this quantile of the guide's gaps ``s_pos - s_cand``, in [0, 1]."""
+    rank_margin: int | None = Field(default=None, ge=0)
+    """Keep a candidate only if it ranks more than this many places below the positive."""
+    max_score: float | None = None
+    """Remove candidates the guide scores above this."""
+    min_score: float | None = None
+    """Remove candidates the guide scores below this."""
+    sampling_strategy: Literal["top", "random"] = "top"
+    """``top``: the hardest remaining candidates; ``random``: drawn uniformly from the remaining window."""
+    seed: int = 0
+    """Seed of ``random`` sampling (the mined data is the same for every training seed)."""
+
+    @field_validator("margin_quantile")
+    @classmethod
+    def _quantile(cls, value: float | None) -> float | None:
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise PydanticCustomError("quantile", "Input should be a quantile in [0, 1]")
+        return value
+
+
 class TrainConfig(_Frozen):
     """Training parameters of one trial; arms and search spaces override these fields."""
 
@@ -251,6 +292,16 @@ class TrainConfig(_Frozen):
     """Batch composition for this trial; unset: ``[data] batching`` (see ``DataConfig``)."""
     negatives: Negatives | None = None
     """Negative columns for this trial; unset: ``[data] negatives`` (see ``DataConfig``)."""
+    mine: MineConfig | None = None
+    """Hard negatives mined offline with this trial's guide, per source from the source's own
+    positives (``harness.data.mined``); unset: none mined, every source keeps its own columns. They
+    replace a source's own negative columns (SNLI's contradictions too), so every source trains with
+    exactly ``num_negatives`` mined ones. Every row is kept: where the filters leave an anchor short of
+    ``num_negatives``, the missing columns hold the row's own anchor, which the loss reads as "no
+    negative" (the row trains on its in-batch negatives alone), so a filtered arm and its unfiltered
+    control train on the same rows in the same batches; the count is recorded per source
+    (``RunRecord.mining``). Needs a guide (a model, ``tfidf`` or ``bm25``), read through the same
+    cache as training; ``negatives = "drop"`` would remove the mined columns and is refused."""
     eval_every_steps: int | None = Field(default=None, ge=1)
     """Score the objective suite (and report to the pruner) every N steps; unset: each epoch."""
     logging_steps: int = Field(default=10, ge=1)
@@ -423,6 +474,31 @@ class Experiment(_Frozen):
     report: ReportConfig | None = None
     tuning: TuningConfig | None = None
 
+    @field_validator("report")
+    @classmethod
+    def _report_names(cls, report: ReportConfig | None, info: Any) -> ReportConfig | None:
+        """``[report] by_subset`` and ``guide_scores`` name tasks of the final suite and arms of
+        ``[ablation]`` (the sections validated before it); the other ``[report]`` checks: ``checks``."""
+        ablation, final = info.data.get("ablation"), info.data.get("final") or info.data.get("objective")
+        if report is None or ablation is None:
+            return report
+        trained = [a.name for a in ablation.arms if not a.untrained]
+        untrained = [a.name for a in ablation.arms if a.untrained]
+        errors = report.name_errors(trained, untrained, _suite_tasks(final) if report.by_subset else None)
+        if errors:
+            from pydantic_core import InitErrorDetails, ValidationError
+
+            details = [
+                InitErrorDetails(
+                    type=PydanticCustomError("report_name", "{message}", {"message": msg}),
+                    loc=loc,
+                    input=value,
+                )
+                for loc, msg, value in errors
+            ]
+            raise ValidationError.from_exception_data("report", details)
+        return report
+
     @property
     def student(self) -> str:
         return self.model.student or _pair(self.model.pair).student
@@ -472,6 +548,15 @@ class Experiment(_Frozen):
         ):
             return arm.overrides()
         return _followed_overrides(self, arm)
+
+
+def _suite_tasks(selection: SuiteRef | None) -> list[str] | None:
+    """The task names a suite selection scores; None for an unknown suite (reported by ``checks``)."""
+    from harness.evaluate import SUITES
+
+    if selection is None or selection.suite not in SUITES:
+        return None
+    return list(selection.tasks or [t.name for t in SUITES.get(selection.suite).tasks])
 
 
 STRATEGY_FIELDS = ("strategy", "strategy_params", "margin", "margin_strategy")

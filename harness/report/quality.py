@@ -37,11 +37,14 @@ def _num(v: float | None, digits: int = 1) -> str:
 
 
 def _reads_guide(config: dict) -> bool:
-    """Whether a trial's loss objective reads guide similarities (``harness.loss.objectives``)."""
+    """Whether a trial's loss objective reads guide similarities (``harness.loss.objectives``), or its
+    guide mined its negatives (``[train] mine``)."""
     objective = config.get("objective", "infonce")
     params = config.get("objective_params") or {}
-    return objective in ("distill_kl", "margin_mse") or (
-        objective == "hardness" and params.get("sims") == "guide"
+    return (
+        objective in ("distill_kl", "margin_mse")
+        or (objective == "hardness" and params.get("sims") == "guide")
+        or bool(config.get("mine"))
     )
 
 

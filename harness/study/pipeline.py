@@ -3,7 +3,9 @@
 Built once per worker process. The training mixture is built and checked for leakage once; a
 neural guide is built (and its embedding cache filled) once per (guide, max_seq_len) and shared by
 every trial of the process (``harness.guides.GuideFactory`` decides every trial's guide); each trial
-loads a fresh student. Training in rounds and co-training are ``harness.study.rounds``. A study
+loads a fresh student. A trial with ``[train] mine`` trains on the mixture with negatives mined by
+its guide (``harness.data.mined``, through the same guide object and cache), mined once per setting
+in ``prepare`` and recorded in its ``RunRecord.mining``. Training in rounds and co-training are ``harness.study.rounds``. A study
 with ``[study] tensorboard`` hands ``fit`` a folder per trial for the Trainer's TensorBoard logger.
 """
 
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Experiment, SuiteRef, TrainConfig
-from harness.results import RunRecord
+from harness.results import MinedSource, RunRecord
 from harness.study.rounds import fit_rounds, load_partner
 from harness.study.trial import Report, objective_value
 
@@ -47,6 +49,7 @@ class RealPipeline:
         self.train_dataset: Any = None
         self.mixture: Any = None
         self._views: dict[tuple[Any, ...], Any] = {}
+        self._mined: dict[tuple[Any, ...], tuple[Any, dict[str, MinedSource]]] = {}
         self.guides = GuideFactory(device=self.guide_device, progress=progress)
         """Every trial's guide; ``prepare`` hands it the training corpus."""
         self.drop_log: Any = None
@@ -91,12 +94,18 @@ class RealPipeline:
             mixture = drop_leaked(mixture, report)
         self.in_domain_tasks = sorted({o.task for o in report.in_domain})
         self.mixture = mixture
-        views = [self.train_set(config) for config in planned_configs(self.experiment)]
-        self.train_dataset = views[0]
-        self.guides.corpus = sorted(set().union(*(training_texts(v) for v in views)))
+        configs = planned_configs(self.experiment)
+        corpus = set().union(*(training_texts(self.train_set(c)) for c in configs if c.mine is None))
+        if any(c.mine is not None for c in configs):  # mined negatives are the sources' own positives
+            corpus |= training_texts(mixture.train.select_columns(["anchor", "positive"]))
+        self.guides.corpus = sorted(corpus)  # before a mining guide fills its cache with it
+        self.train_dataset = self.train_set(configs[0])
+        for config in configs:
+            self.train_set(config)  # mines now: a source too small for the options stops the run here
 
     def train_set(self, config: TrainConfig) -> Any:
-        """The trial's train set: its batching and negatives over the prepared mixture (cached).
+        """The trial's train set: its batching and negatives (mined ones with ``mine``) over the
+        prepared mixture (cached per batching, negatives, batch, sampler and ``mining_key``).
 
         Raises:
             UserError: a source smaller than a batch under per-source batching, or negatives
@@ -108,16 +117,37 @@ class RealPipeline:
             return self.train_dataset
         assert config.batching is not None  # trial_config resolves it
         no_duplicates = config.batch_sampler == "no_duplicates"
-        key = (config.batching, config.negatives, config.batch_size, no_duplicates)
+        key = (config.batching, config.negatives, config.batch_size, no_duplicates, mining_key(config))
         if key not in self._views:
             self._views[key] = training_sets(
-                self.mixture,
+                self.mixture if config.mine is None else self.mined(config)[0],
                 batching=config.batching,
                 negatives=config.negatives,
                 batch_size=config.batch_size,
                 no_duplicates=no_duplicates,
             )
         return self._views[key]
+
+    def mined(self, config: TrainConfig) -> tuple[Any, dict[str, MinedSource]]:
+        """The mixture with ``config.mine``'s negatives, mined once per (options, guide, max_seq_len)
+        with the trial's guide (``GuideFactory.for_mining``), and what mining did to each source."""
+        from harness.data.mined import mine_mixture
+        from harness.data.mining import MiningOptions
+
+        assert config.mine is not None, "mined() needs a trial with [train] mine"
+        key = mining_key(config)
+        if key not in self._mined:
+            guide = self.guides.for_mining(config)
+            options = MiningOptions(**config.mine.model_dump())
+            self._mined[key] = mine_mixture(self.mixture, guide.embed, options)
+            guide.save()  # texts the cache lacked (none when it was filled with the corpus)
+        return self._mined[key]
+
+    def mining_record(self, config: TrainConfig) -> dict[str, MinedSource]:
+        """What mining did to each source of the trial's data (empty without ``[train] mine``)."""
+        if config.mine is None or self.mixture is None:
+            return {}
+        return self.mined(config)[1]
 
     def _train_kwargs(self, config: TrainConfig) -> dict[str, Any]:
         """The ``train()`` arguments that describe the data of a trial."""
@@ -162,7 +192,7 @@ class RealPipeline:
 
         if config.rounds > 1:
             partner = load_partner(self.experiment, config, self.device)
-            return fit_rounds(
+            model, run = fit_rounds(
                 config,
                 student,
                 partner=partner,
@@ -172,6 +202,7 @@ class RealPipeline:
                 report=report,
                 logging_dir=logging_dir,
             )
+            return model, run.model_copy(update={"mining": self.mining_record(config)})
         guide, guide_seconds = self.guide(config, student)
         model, run = self._train_run(
             config,
@@ -182,7 +213,8 @@ class RealPipeline:
             drop_log=self.drop_log,
             logging_dir=logging_dir,
         )
-        return model, run.model_copy(update={"guide_cache_seconds": guide_seconds})
+        update = {"guide_cache_seconds": guide_seconds, "mining": self.mining_record(config)}
+        return model, run.model_copy(update=update)
 
     def _train_run(
         self,
@@ -225,6 +257,11 @@ class RealPipeline:
             model_name=self.experiment.student,
             progress=self.progress if progress is None else progress,
         )
+
+
+def mining_key(config: TrainConfig) -> tuple[Any, ...] | None:
+    """What a trial's mined negatives depend on: the options, the guide and its truncation (None: no mining)."""
+    return None if config.mine is None else (config.mine, config.guide, config.max_seq_len)
 
 
 def planned_configs(experiment: Experiment) -> list[TrainConfig]:
