@@ -285,6 +285,20 @@ AggregateKey = Literal["category", "task", "sts", "out-of-domain"]
 HEADLINE_AGGREGATE: AggregateKey = "category"
 
 
+class GuideScores(BaseModel):
+    """One GIST arm's guide scored on its own (``[report] guide_scores``), and the arm its gain is over."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reference: str
+    """The arm the gain is measured against, per subset (e.g. ``"infonce"``; an untrained arm too)."""
+    scores: str
+    """The JSON file ``gist-harness eval GUIDE --suite SUITE --json FILE`` wrote (its rows; a
+    ``scores.json`` of a trial reads too), relative to the working directory. Read when the report is
+    built (a missing file is an error then, naming this field) and copied into the report's
+    ``inputs/guide_scores/ARM.json``, from which a committed report re-renders."""
+
+
 class ReportConfig(BaseModel):
     """What the report tests, declared before the study runs (``[report]``).
 
@@ -326,6 +340,52 @@ class ReportConfig(BaseModel):
     """How alpha is spent over the looks at the data (reports rendered with contrasts): ``"split"``
     divides it equally over the looks actually taken (Bonferroni over looks), so with two looks each
     verdict is at alpha / 2."""
+    by_subset: list[str] | None = None
+    """Tasks of the final suite to break down by subset (MTEB's ``hf_subset``: a language, or a
+    language pair), e.g. ``["local:STSBenchmarkMultilingualSTS", "local:STSBenchmarkCrossLingual"]``:
+    for each, every arm's score per subset and each declared contrast per subset (Δ over seeds, 95% CI,
+    p, Holm over the task's subsets). Secondary and exploratory: no primary family includes them. A
+    task scored as one subset is left out, with a note."""
+    guide_scores: dict[str, GuideScores] | None = None
+    """``{ ARM = { reference = REF, scores = FILE } }`` for GIST arms: per ``by_subset`` task, the rank
+    correlation (Spearman) over its subsets between the arm's guide's own score on a subset (from FILE)
+    and the arm's gain over REF there. Descriptive, not part of any test family. Needs ``by_subset``."""
+
+    def name_errors(
+        self, trained: list[str], untrained: list[str], final_tasks: list[str] | None
+    ) -> list[tuple[tuple, str, Any]]:
+        """``(location, message, value)`` for each ``by_subset`` / ``guide_scores`` entry naming what the
+        experiment lacks: an arm of ``[ablation]``, a task of the final suite (``final_tasks``; None:
+        not checked). The ``guide_scores`` files are read when the report is built, not here: they may
+        be written after the study has run."""
+        tasks = list(self.by_subset or [])
+        errors: list[tuple[tuple, str, Any]] = [
+            (("by_subset", i), f"not a task of the final suite: {', '.join(final_tasks)}", task)
+            for i, task in enumerate(tasks)
+            if final_tasks is not None and task not in final_tasks
+        ]
+        if self.by_subset == [] or len(set(tasks)) < len(tasks):
+            errors.append((("by_subset",), "name each task once, or leave by_subset unset", tasks))
+        if self.guide_scores and not tasks:
+            errors.append(
+                (("guide_scores",), "needs by_subset: the tasks whose subsets it correlates over", [])
+            )
+        for arm, entry in (self.guide_scores or {}).items():
+            others = ", ".join(a for a in trained + untrained if a != arm) or "none"
+            if arm not in trained:
+                errors.append(
+                    (("guide_scores", arm), f"not a trained arm; trained arms: {', '.join(trained)}", arm)
+                )
+            if entry.reference not in trained + untrained or entry.reference == arm:
+                errors.append(
+                    (("guide_scores", arm, "reference"), f"name another arm: {others}", entry.reference)
+                )
+            if not entry.scores.endswith(".json"):
+                errors.append((("guide_scores", arm, "scores"), GUIDE_SCORES_HINT, entry.scores))
+        return errors
+
+
+GUIDE_SCORES_HINT = "a .json file written by gist-harness eval GUIDE --suite SUITE --json FILE"
 
 
 class Gain(str):

@@ -474,6 +474,31 @@ class Experiment(_Frozen):
     report: ReportConfig | None = None
     tuning: TuningConfig | None = None
 
+    @field_validator("report")
+    @classmethod
+    def _report_names(cls, report: ReportConfig | None, info: Any) -> ReportConfig | None:
+        """``[report] by_subset`` and ``guide_scores`` name tasks of the final suite and arms of
+        ``[ablation]`` (the sections validated before it); the other ``[report]`` checks: ``checks``."""
+        ablation, final = info.data.get("ablation"), info.data.get("final") or info.data.get("objective")
+        if report is None or ablation is None:
+            return report
+        trained = [a.name for a in ablation.arms if not a.untrained]
+        untrained = [a.name for a in ablation.arms if a.untrained]
+        errors = report.name_errors(trained, untrained, _suite_tasks(final) if report.by_subset else None)
+        if errors:
+            from pydantic_core import InitErrorDetails, ValidationError
+
+            details = [
+                InitErrorDetails(
+                    type=PydanticCustomError("report_name", "{message}", {"message": msg}),
+                    loc=loc,
+                    input=value,
+                )
+                for loc, msg, value in errors
+            ]
+            raise ValidationError.from_exception_data("report", details)
+        return report
+
     @property
     def student(self) -> str:
         return self.model.student or _pair(self.model.pair).student
@@ -523,6 +548,15 @@ class Experiment(_Frozen):
         ):
             return arm.overrides()
         return _followed_overrides(self, arm)
+
+
+def _suite_tasks(selection: SuiteRef | None) -> list[str] | None:
+    """The task names a suite selection scores; None for an unknown suite (reported by ``checks``)."""
+    from harness.evaluate import SUITES
+
+    if selection is None or selection.suite not in SUITES:
+        return None
+    return list(selection.tasks or [t.name for t in SUITES.get(selection.suite).tasks])
 
 
 STRATEGY_FIELDS = ("strategy", "strategy_params", "margin", "margin_strategy")
