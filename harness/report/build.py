@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -15,13 +16,15 @@ from harness.report.contrast_tables import (
     task_level_table,
 )
 from harness.report.contrasts import ContrastResults, contrast_results
-from harness.report.inputs import Recovered, input_files
+from harness.report.inputs import Recovered, guide_score_path, input_files
 from harness.report.load import UNTRAINED_ARM, ScoreIndex, results_frame, score_index
 from harness.report.looks import looks_table, new_look, takes_a_look, with_looks
 from harness.report.plots import Figure, all_figures
 from harness.report.provenance import Reproducibility, reproducibility, status_line, trials_table
 from harness.report.quality import guide_table, recovered_notes
-from harness.report.settings import report_section, report_settings, untrained_arm_names
+from harness.report.settings import declared_section, report_settings, untrained_arm_names
+from harness.report.subset_tables import subset_tables
+from harness.report.subsets import SubsetResults, subset_results
 from harness.report.tables import IN_DOMAIN_MARK, Cell, Table, arm_table, category_table, task_table
 from harness.report.tuning import TuningSection, tuning_section
 from harness.results import Look, StudyResults
@@ -73,6 +76,10 @@ class Report:
     """The look this rendering takes (for the caller to store in the run folder), else None."""
     tuning: TuningSection | None = None
     """The tuning stage of a ``[tuning]`` study (:mod:`harness.report.tuning`), else None."""
+    subsets: list[Table] = field(default_factory=list)
+    """The per-subset tables of ``[report] by_subset`` and ``guide_scores`` (:mod:`harness.report.subsets`)."""
+    subsets_text: list[str] = field(default_factory=list)
+    """What the per-subset section is, and what it left out (one line each)."""
 
 
 FINDINGS_FILE = "FINDINGS.md"
@@ -122,6 +129,7 @@ def build_report(
     recovered: Recovered | None = None,
     *,
     look_time: datetime | None = None,
+    guide_files: Mapping[str, bytes] | None = None,
 ) -> Report:
     """Computes every table and figure of the report of ``results``; ``findings`` is a person's text.
 
@@ -132,6 +140,8 @@ def build_report(
     ``look_time``: this rendering is a look at the run folder's data, taken now (see
     :mod:`harness.report.looks`); the report then includes it and returns it as ``new_look``. None:
     re-rendering from stored inputs, not a look.
+    ``guide_files``: arm -> its ``[report] guide_scores`` file
+    (:func:`~harness.report.inputs.guide_score_files`), kept in the report's ``inputs/``.
     """
     index = score_index(results)
     baseline = results.manifest.baseline_arm
@@ -144,6 +154,7 @@ def build_report(
     per_task = per_task_contrast_table(contrasts, index)
     per_task.notes += _in_domain_note(index)
     tuning = tuning_section(results)
+    subsets = _subsets(results, index, contrasts, report_toml, guide_files or {})
     figures = _with_recovered(all_figures(results, index, contrasts), recovered)
     if tuning is not None and tuning.figure is not None:
         figures.append(tuning.figure)
@@ -167,10 +178,16 @@ def build_report(
         csv=results_frame(results),
         findings=findings.strip(),
         inputs_note=recovered.note if recovered else "",
-        inputs={**input_files(results), **(recovered.files() if recovered else {})},
+        inputs={
+            **input_files(results),
+            **(recovered.files() if recovered else {}),
+            **{guide_score_path(arm): data for arm, data in (guide_files or {}).items()},
+        },
         looks=looks_table(results, contrasts.settings),
         new_look=look,
         tuning=tuning,
+        subsets=subset_tables(results, index, contrasts, subsets) if subsets else [],
+        subsets_text=_subsets_text(subsets),
     )
 
 
@@ -187,6 +204,33 @@ def _no_contrasts(contrasts: ContrastResults) -> list[str]:
         "No contrasts: no two arms with COMPLETE trials to compare (a search has no baseline arm); declare "
         "`[report] contrasts` between arms to test them.",
         *(f"Left out: {p}." for p in contrasts.settings.problems),
+    ]
+
+
+def _subsets(
+    results: StudyResults,
+    index: ScoreIndex,
+    contrasts: ContrastResults,
+    report_toml: str,
+    guide_files: Mapping[str, bytes],
+) -> SubsetResults | None:
+    """The ``[report] by_subset`` view and ``guide_scores`` links, or None when none is declared."""
+    section, _ = declared_section(results.manifest.experiment_toml, report_toml)
+    if section is None or not section.by_subset:
+        return None
+    untrained = untrained_arm_names(results.manifest.experiment_toml) if index.untrained else []
+    return subset_results(results, section, contrasts.settings, untrained, guide_files)
+
+
+def _subsets_text(found: SubsetResults | None) -> list[str]:
+    if found is None:
+        return []
+    tasks = ", ".join(v.task for v in found.tasks) or "none"
+    return [
+        f"Tasks broken down by subset (language or language pair): {tasks}. Secondary and exploratory: "
+        "declared in `[report] by_subset`, outside every primary family; each contrast's p-values are "
+        "Holm-adjusted over one task's subsets only.",
+        *(f"Left out: {line}." for line in found.left_out),
     ]
 
 
@@ -224,8 +268,7 @@ def _contrasts(
     results: StudyResults, index: ScoreIndex, report_toml: str, look_time: datetime | None
 ) -> tuple[ContrastResults, Look | None]:
     """The report's contrasts at the alpha left for this look, and the look rendering them takes (or None)."""
-    own = report_section(results.manifest.experiment_toml)  # declared before the study ran: it wins
-    section = own or report_section(report_toml)
+    section, own = declared_section(results.manifest.experiment_toml, report_toml)
     origin = (
         "declared in the experiment file before the study ran"
         if own

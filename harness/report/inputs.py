@@ -11,6 +11,7 @@ Layout (written by ``gist-harness report`` next to the rendered files)::
         inputs/declarations/0001.json   Declaration: what the study declared, one file per declaration
         inputs/looks/0001.json          Look: each look at the data (see harness.report.looks)
         inputs/figures/*.png    optional: figures an older report kept only as images
+        inputs/guide_scores/ARM.json    optional: a guide's own scores ([report] guide_scores)
 
 Scores are read back from ``results.csv`` (floats written with Python's shortest round-trip repr, so
 they come back bit for bit). ``recovered.json`` exists only for reports made before this layout, whose
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.report.settings import declared_section
 from harness.results import (
     DECLARATIONS_DIR,
     LOOKS_DIR,
@@ -49,6 +51,7 @@ from harness.results import (
 )
 
 INPUTS_DIR = "inputs"
+GUIDE_SCORES_DIR = "guide_scores"
 RESULTS_CSV = "results.csv"
 _UNTRAINED = UNTRAINED_DIR
 
@@ -115,6 +118,36 @@ def input_files(results: StudyResults) -> dict[str, bytes]:
             "utf-8"
         )
     return files
+
+
+def guide_score_files(results: StudyResults, report_toml: str = "") -> dict[str, bytes]:
+    """Arm -> the bytes of its ``[report] guide_scores`` file: the copy in the report's
+    ``inputs/guide_scores/ARM.json`` when ``results`` were loaded from a report folder that holds one,
+    else the declared path (relative to the working directory).
+
+    Raises:
+        UserError: a declared file that is not there, naming the field and the command that writes it.
+    """
+    section, _ = declared_section(results.manifest.experiment_toml, report_toml)
+    files: dict[str, bytes] = {}
+    for arm, entry in (section.guide_scores or {}).items() if section else []:
+        kept = results.folder / guide_score_path(arm) if results.folder else None
+        path = kept if kept is not None and kept.is_file() else Path(entry.scores)
+        if not path.is_file():
+            guide = next(
+                (r.trial.guide for r in results.trials if r.trial.arm == arm and r.trial.guide), None
+            )
+            raise UserError(
+                f"[report] guide_scores.{arm}.scores: no such file {entry.scores!r}; write it with gist-harness "
+                f"eval {guide or 'GUIDE'} --suite {results.manifest.final_suite or 'SUITE'} --json {entry.scores}"
+            )
+        files[arm] = path.read_bytes()
+    return files
+
+
+def guide_score_path(arm: str) -> str:
+    """Where a report keeps the copy of an arm's guide-score file, relative to the report folder."""
+    return f"{INPUTS_DIR}/{GUIDE_SCORES_DIR}/{arm}.json"
 
 
 def _score_tables(text: str) -> tuple[dict[int, ScoreTable], ScoreTable | None]:

@@ -79,6 +79,18 @@ class ScoreIndex:
 
 def score_index(results: StudyResults) -> ScoreIndex:
     """Builds the :class:`ScoreIndex` of the COMPLETE trials and the untrained student."""
+    return _index(results, None)
+
+
+def subset_index(results: StudyResults, task: str) -> ScoreIndex:
+    """The :class:`ScoreIndex` of one task's subsets: each subset of ``task`` (its main score, mean over
+    the subset's splits) stands where a task stands, in the task's category, so the contrast helpers
+    (:mod:`harness.report.contrasts`) run per subset unchanged. ``in_domain`` is left empty: a subset is
+    in domain when its task is (see :func:`score_index`)."""
+    return _index(results, task)
+
+
+def _index(results: StudyResults, subsets_of: str | None) -> ScoreIndex:
     scores: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     categories: dict[str, str] = {}
     in_domain: dict[str, set[str]] = defaultdict(set)
@@ -89,19 +101,20 @@ def score_index(results: StudyResults) -> ScoreIndex:
         if r.trial.state != "COMPLETE" or not r.scores:
             continue
         seed = r.trial.seed if r.trial.seed is not None else 0
-        for task, (category, value) in _task_means(r.scores.rows).items():
-            categories[task] = category
-            scores[arm_of(r)][task][seed] = value
-        for task in r.trial.in_domain_tasks:
+        for key, (category, value) in _means(r.scores.rows, subsets_of).items():
+            categories[key] = category
+            scores[arm_of(r)][key][seed] = value
+        for task in r.trial.in_domain_tasks if subsets_of is None else []:
             in_domain[task].add(arm_of(r))
     untrained = {}
     if results.untrained is not None:
-        for task, (category, value) in _task_means(results.untrained.rows).items():
-            categories.setdefault(task, category)
-            untrained[task] = value
+        for key, (category, value) in _means(results.untrained.rows, subsets_of).items():
+            categories.setdefault(key, category)
+            untrained[key] = value
     baseline = results.manifest.baseline_arm
     arms = [a for a in arms if a in scores]
-    for task in shared_dataset_tasks(results.manifest.experiment_toml, categories):
+    shared = shared_dataset_tasks(results.manifest.experiment_toml, categories) if subsets_of is None else []
+    for task in shared:
         in_domain[task].update(arms)
     if baseline in arms:
         arms = [baseline] + [a for a in arms if a != baseline]
@@ -115,8 +128,13 @@ def score_index(results: StudyResults) -> ScoreIndex:
     )
 
 
-def _task_means(rows) -> dict[str, tuple[str, float]]:
+def _means(rows, subsets_of: str | None) -> dict[str, tuple[str, float]]:
+    """Task -> (category, mean over its splits and subsets); with ``subsets_of``, subset -> (category,
+    mean over its splits) for that task's rows only."""
     grouped: dict[str, list] = defaultdict(list)
     for s in rows:
-        grouped[s.task].append(s)
-    return {t: (g[0].category, sum(s.main_score for s in g) / len(g)) for t, g in grouped.items()}
+        if subsets_of is None:
+            grouped[s.task].append(s)
+        elif s.task == subsets_of:
+            grouped[s.subset].append(s)
+    return {k: (g[0].category, sum(s.main_score for s in g) / len(g)) for k, g in grouped.items()}

@@ -31,6 +31,7 @@ __all__ = [
     "ReportSettings",
     "arms_of",
     "contrast_of",
+    "declared_section",
     "gain_arms",
     "report_section",
     "report_settings",
@@ -83,6 +84,13 @@ def report_section(toml_text: str) -> ReportConfig | None:
         return ReportConfig.model_validate(section) if isinstance(section, dict) and section else None
     except (tomllib.TOMLDecodeError, ValidationError):
         return None
+
+
+def declared_section(experiment_toml: str, report_toml: str = "") -> tuple[ReportConfig | None, bool]:
+    """The ``[report]`` section a report follows, and whether the experiment file declared it: its own
+    (declared before the study ran) wins over one declared beside the report (``inputs/report.toml``)."""
+    own = report_section(experiment_toml)
+    return own or report_section(report_toml), own is not None
 
 
 def untrained_arm_names(experiment_toml: str) -> list[str]:
