@@ -163,6 +163,30 @@ def test_the_filtered_and_unfiltered_views_differ_by_the_filter_only(sources, gu
     assert violations > 0  # without the filter, some negatives score above their positive
 
 
+def test_the_count_control_gives_the_same_rows_a_negative_picked_without_the_filter(sources, guide):
+    """``filters = "count"``: a row has a negative exactly where the filtered arm's row has one, and it
+    is the unfiltered arm's negative (the guide's top candidate, above the positive or not)."""
+    prepared = pipeline(sources)
+    strict = {"num_negatives": 2, "absolute_margin": 0.1}
+    filtered = prepared.train_set(config(sources, strict))
+    unfiltered = prepared.train_set(config(sources, {"num_negatives": 2, "range_max": 21}))
+    counted = prepared.train_set(config(sources, {**strict, "filters": "count"}))
+    record = prepared.mining_record(config(sources, {**strict, "filters": "count"}))
+    picked_above = 0
+    for source in sources:
+        a, b, c = (view_rows(v[source], 2) for v in (filtered, unfiltered, counted))
+        for f, u, k in zip(a, b, c, strict=True):
+            assert f[:2] == u[:2] == k[:2]
+            found = [t for t in f[2:] if t != f[0]]
+            assert [t for t in k[2:] if t != k[0]] == list(
+                u[2 : 2 + len(found)]
+            )  # same count, unfiltered picks
+            picked_above += len(found) > 0 and k[2] != f[2]
+        assert record[source].short_rows == prepared.mining_record(config(sources, strict))[source].short_rows
+    assert picked_above > 0  # the control's picks differ from the filter's somewhere
+    assert 0 < sum(r.negatives for r in record.values()) < 2 * sum(r.anchors for r in record.values())
+
+
 def test_an_anchor_the_filter_leaves_short_keeps_its_row_with_the_placeholder(sources, guide):
     prepared = pipeline(sources)
     strict = config(sources, {"num_negatives": 2, "absolute_margin": 0.3})
@@ -335,6 +359,8 @@ def test_a_mined_arm_validates():
          "ablation.arms.1.mine.sampling_strategy: Input should be 'top' or 'random' (got 'hardest')"),
         ("mine = { margin_quantile = 1.5 }\n", "",
          "ablation.arms.1.mine.margin_quantile: Input should be a quantile in [0, 1] (got 1.5)"),
+        ('mine = { num_negatives = 1, filters = "count" }\n', "",
+         "ablation.arms.1.mine: filters = 'count' needs a filter to count with (one of absolute_margin"),
         ("mine = { num_negative = 1 }\n", "",
          "ablation.arms.1.mine.num_negative: unknown field. Did you mean 'num_negatives'? Valid: num_negatives"),
     ],

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from harness.results import ReportConfig
@@ -190,7 +190,8 @@ class MineConfig(_Frozen):
     ``mine_hard_negatives`` names and meanings (``harness.data.mining``, as ``gist-harness mine``).
 
     Example: ``mine = { num_negatives = 1, absolute_margin = 0.0 }`` (the guide's positive-aware
-    filter) and, as its control, ``mine = { num_negatives = 1 }`` (the same number, no filter).
+    filter) and, as its control, ``mine = { num_negatives = 1, absolute_margin = 0.0, filters = "count" }``
+    (the same number of negatives on the same rows, chosen without the filter).
     """
 
     num_negatives: int = Field(default=3, ge=1)
@@ -216,6 +217,11 @@ class MineConfig(_Frozen):
     """``top``: the hardest remaining candidates; ``random``: drawn uniformly from the remaining window."""
     seed: int = 0
     """Seed of ``random`` sampling (the mined data is the same for every training seed)."""
+    filters: Literal["remove", "count"] = "remove"
+    """What the filters above do: ``remove`` the candidates they flag (sentence-transformers'), or only
+    ``count``: each anchor gets as many negatives as the filters would leave it, picked with the filters
+    ignored (the same window and sampling). ``count`` is the control of a filtered arm: the same rows
+    get a negative, so the filter's choice of negative is separated from having one."""
 
     @field_validator("margin_quantile")
     @classmethod
@@ -223,6 +229,24 @@ class MineConfig(_Frozen):
         if value is not None and not 0.0 <= value <= 1.0:
             raise PydanticCustomError("quantile", "Input should be a quantile in [0, 1]")
         return value
+
+    @model_validator(mode="after")
+    def _count_needs_a_filter(self) -> MineConfig:
+        filters = (
+            "absolute_margin",
+            "relative_margin",
+            "margin_quantile",
+            "rank_margin",
+            "max_score",
+            "min_score",
+        )
+        if self.filters == "count" and all(getattr(self, f) is None for f in filters):
+            raise PydanticCustomError(
+                "count_without_filter",
+                "filters = 'count' needs a filter to count with (one of {names})",
+                {"names": ", ".join(filters)},
+            )
+        return self
 
 
 class TrainConfig(_Frozen):

@@ -31,7 +31,7 @@ from typing import Any
 
 from torch import Tensor
 
-from harness.data.mining import MiningOptions, MiningSummary, mine
+from harness.data.mining import FILTERS, MiningOptions, MiningSummary, mine
 from harness.data.mixtures import Mixture
 from harness.errors import UserError
 from harness.results import MinedSource
@@ -45,7 +45,11 @@ def mined_columns(num_negatives: int) -> list[str]:
 
 
 def mine_mixture(
-    mixture: Mixture, embed: Callable[[list[str]], Tensor], options: MiningOptions
+    mixture: Mixture,
+    embed: Callable[[list[str]], Tensor],
+    options: MiningOptions,
+    *,
+    count_only: bool = False,
 ) -> tuple[Mixture, dict[str, MinedSource]]:
     """The mixture with negatives mined per source, and what mining did to each source.
 
@@ -53,6 +57,9 @@ def mine_mixture(
         mixture: a built mixture (its own negative columns, if any, are replaced).
         embed: texts -> (N, D) vectors: the trial's guide (``Guide.embed``, read through its cache).
         options: how negatives are chosen (``output_format`` is ignored: every row is kept).
+        count_only: the filters set only how many negatives each anchor gets (as many as they would
+            leave it); the negatives are picked with the filters ignored, from the same window
+            (``[train] mine`` with ``filters = "count"``: a filtered arm's control).
 
     Raises:
         UserError: a source too small for the options (naming the source and the value).
@@ -69,6 +76,10 @@ def mine_mixture(
     for source, rows in by_source.items():
         start = time.perf_counter()
         found, summary = _mine_source(source, rows, anchors, positives, labels, embed, options)
+        if count_only:
+            found, summary = _unfiltered_at_counts(
+                source, rows, anchors, positives, labels, embed, options, found, summary
+            )
         short_rows = 0
         for i in rows:
             texts = found.get(anchors[i], [])
@@ -111,6 +122,37 @@ def _mine_source(
         if row["label"] == "0":
             found.setdefault(row["anchor"], []).append(row["document"])
     return found, summary
+
+
+def _unfiltered_at_counts(
+    source: str,
+    rows: list[int],
+    anchors: Sequence[str],
+    positives: Sequence[str],
+    labels: Sequence[str | None],
+    embed: Callable[[list[str]], Tensor],
+    options: MiningOptions,
+    filtered: dict[str, list[str]],
+    summary: MiningSummary,
+) -> tuple[dict[str, list[str]], MiningSummary]:
+    """Each anchor's first ``len(filtered[anchor])`` negatives mined without the filters, over the
+    filtered run's window (its ``range_max``), and the filtered summary with the chosen negatives'
+    same-label share (the filters' removals stay recorded: they set the counts)."""
+    unfiltered_options = replace(
+        options,
+        range_max=int(summary.options["range_max"]),  # type: ignore[call-overload]
+        **dict.fromkeys(FILTERS, None),
+    )
+    chosen, _ = _mine_source(source, rows, anchors, positives, labels, embed, unfiltered_options)
+    found = {a: chosen.get(a, [])[: len(texts)] for a, texts in filtered.items() if texts}
+    text_labels = {}
+    for i in rows:
+        if labels[i] is not None:
+            text_labels.setdefault(anchors[i], labels[i])
+            text_labels.setdefault(positives[i], labels[i])
+    pairs = [(a, t) for a, texts in found.items() for t in texts if a in text_labels and t in text_labels]
+    same = sum(text_labels[a] == text_labels[t] for a, t in pairs)
+    return found, replace(summary, false_negative_rate=same / len(pairs) if pairs else None)
 
 
 def _row_labels(train: Any) -> list[str | None]:

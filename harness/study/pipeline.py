@@ -138,8 +138,9 @@ class RealPipeline:
         key = mining_key(config)
         if key not in self._mined:
             guide = self.guides.for_mining(config)
-            options = MiningOptions(**config.mine.model_dump())
-            self._mined[key] = mine_mixture(self.mixture, guide.embed, options)
+            options = MiningOptions(**config.mine.model_dump(exclude={"filters"}))
+            count_only = config.mine.filters == "count"
+            self._mined[key] = mine_mixture(self.mixture, guide.embed, options, count_only=count_only)
             guide.save()  # texts the cache lacked (none when it was filled with the corpus)
         return self._mined[key]
 
