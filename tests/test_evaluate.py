@@ -245,6 +245,23 @@ def test_eval_cli_prints_table_and_writes_json(toy_tasks, monkeypatch, tmp_path,
     assert [r["task"] for r in rows] == ["local:toy-a", "local:toy-b"] and set(rows[0]) == set(COLUMNS)
 
 
+def test_eval_cli_scores_only_the_named_tasks_and_refuses_others(toy_tasks, monkeypatch, tmp_path, capsys):
+    import json
+
+    from harness.cli import main
+
+    monkeypatch.setitem(SUITES._items, "toy", TOY)
+    out = tmp_path / "b.json"
+    assert (
+        main(["eval", "static-random-16", "--suite", "toy", "--tasks", "local:toy-b", "--json", str(out)])
+        == 0
+    )
+    assert [r["task"] for r in json.loads(out.read_text())] == ["local:toy-b"]
+    assert main(["eval", "static-random-16", "--suite", "toy", "--tasks", "local:toy-z"]) == 2
+    err = capsys.readouterr().err
+    assert "--tasks: 'local:toy-z' is not a task of suite 'toy'; valid: local:toy-a, local:toy-b" in err
+
+
 def test_eval_cli_reports_a_missing_data_folder(monkeypatch, capsys):
     from harness.cli import main
 

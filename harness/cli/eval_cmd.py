@@ -1,4 +1,5 @@
-"""``gist-harness eval MODEL --suite NAME [--json PATH] [--data-dir DIR]``: score a model on a suite."""
+"""``gist-harness eval MODEL --suite NAME [--tasks TASK ...] [--json PATH] [--data-dir DIR]``: score a
+model on a suite, or on some of its tasks."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="registered model name (gist-harness ls models), hub:ORG/NAME[@REVISION] or model folder",
     )
     parser.add_argument("--suite", default="offline-sts", help="suite name (default: offline-sts)")
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        metavar="TASK",
+        help="score only these tasks of the suite (names as 'gist-harness ls tasks' gives them)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as a JSON list")
     parser.add_argument(
         "--data-dir", type=Path, metavar="DIR", help="data folder (default: $GIST_HARNESS_DATA)"
@@ -36,9 +43,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.evaluate import SUITES, category_means, evaluate, suite_tasks
+    from harness.config import SuiteRef
+    from harness.errors import UserError
+    from harness.evaluate import SUITES, category_means, evaluate, suite_object, suite_tasks
 
     suite = SUITES.get(args.suite)
+    if args.tasks:
+        names = [t.name for t in suite.tasks]
+        unknown = [t for t in args.tasks if t not in names]
+        if unknown:
+            raise UserError(
+                f"--tasks: {unknown[0]!r} is not a task of suite {args.suite!r}; valid: {', '.join(names)}"
+            )
+        suite = suite_object(SuiteRef(suite=args.suite, tasks=args.tasks))
     if not suite.hub:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         suite_tasks(suite, args.data_dir)  # a bad data folder fails before the model loads
