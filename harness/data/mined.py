@@ -102,11 +102,7 @@ def _mine_source(
     options: MiningOptions,
 ) -> tuple[dict[str, list[str]], MiningSummary]:
     """Each anchor's mined negatives (best first) over one source's rows, and mining's summary."""
-    text_labels: dict[str, str] = {}
-    for i in rows:
-        if labels[i] is not None:
-            text_labels.setdefault(anchors[i], labels[i])
-            text_labels.setdefault(positives[i], labels[i])
+    text_labels = _text_labels(rows, anchors, positives, labels)
     try:
         out, summary = mine(
             [anchors[i] for i in rows],
@@ -145,14 +141,22 @@ def _unfiltered_at_counts(
     )
     chosen, _ = _mine_source(source, rows, anchors, positives, labels, embed, unfiltered_options)
     found = {a: chosen.get(a, [])[: len(texts)] for a, texts in filtered.items() if texts}
-    text_labels = {}
+    text_labels = _text_labels(rows, anchors, positives, labels)
+    pairs = [(a, t) for a, texts in found.items() for t in texts if a in text_labels and t in text_labels]
+    same = sum(text_labels[a] == text_labels[t] for a, t in pairs)
+    return found, replace(summary, false_negative_rate=same / len(pairs) if pairs else None)
+
+
+def _text_labels(
+    rows: list[int], anchors: Sequence[str], positives: Sequence[str], labels: Sequence[str | None]
+) -> dict[str, str]:
+    """Each anchor's and positive's class label over one source's rows (its row's), where known."""
+    text_labels: dict[str, str] = {}
     for i in rows:
         if labels[i] is not None:
             text_labels.setdefault(anchors[i], labels[i])
             text_labels.setdefault(positives[i], labels[i])
-    pairs = [(a, t) for a, texts in found.items() for t in texts if a in text_labels and t in text_labels]
-    same = sum(text_labels[a] == text_labels[t] for a, t in pairs)
-    return found, replace(summary, false_negative_rate=same / len(pairs) if pairs else None)
+    return text_labels
 
 
 def _row_labels(train: Any) -> list[str | None]:
