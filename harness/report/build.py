@@ -19,6 +19,7 @@ from harness.report.contrasts import ContrastResults, contrast_results
 from harness.report.inputs import Recovered, guide_score_path, input_files
 from harness.report.load import UNTRAINED_ARM, ScoreIndex, results_frame, score_index
 from harness.report.looks import looks_table, new_look, takes_a_look, with_looks
+from harness.report.mined_table import mined_table
 from harness.report.plots import Figure, all_figures
 from harness.report.provenance import Reproducibility, reproducibility, status_line, trials_table
 from harness.report.quality import guide_table, recovered_notes
@@ -70,6 +71,8 @@ class Report:
     """The input files written beside the report (``inputs/``), so it rebuilds from the repository."""
     by_source: Table | None = None
     """Guide quality by training source and block (runs that recorded ``by_source``), else None."""
+    mined: Table | None = None
+    """What mining did by arm and source (trials with ``[train] mine``), else None."""
     looks: Table | None = None
     """The declarations and looks of the study (:mod:`harness.report.looks`); None without records."""
     new_look: Look | None = None
@@ -172,6 +175,7 @@ def build_report(
         headline=[arm_table(results, index), category_table(results, index), tasks],
         guide=_guide(results, recovered),
         by_source=source_table(results),
+        mined=mined_table(results),
         trials=trials_table(results),
         figures=figures,
         repro=reproducibility(results),
