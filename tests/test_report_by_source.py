@@ -50,6 +50,10 @@ def test_by_source_rows_show_block_drop_rates_in_the_codes_names():
     assert [c.text for c in snli[2:8]] == ["256", "2.00%", "1.00%", "—", "—", "5.00%"]
     msrp = next(row for row in table.rows if row[1].text == "msrp-train")
     assert msrp[7].text == "—"  # no hard-negative block for a pair source
+    # sources in name order, whatever order the record holds them in (a run folder keeps the training
+    # order, a report's inputs/trials.jsonl its own): the report renders the same from either
+    first_arm = [row[1].text for row in table.rows if row[0].text == table.rows[0][0].text]
+    assert first_arm == ["msrp-train", "snli-triplets"]
     markdown = render_markdown(build_report(results))
     assert "## Guide quality by source and block" in markdown
 

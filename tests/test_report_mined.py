@@ -26,9 +26,10 @@ def _with_mining(results):
     trials = []
     for t in results.trials:
         if t.run is not None:
-            mining = {"banking77-pairs": _record(2.0 + t.trial.seed), "msrp-train": _record(1.0).model_copy(
+            mining = {"msrp-train": _record(1.0).model_copy(
                 update={"same_label_rate": None, "same_label_rate_unfiltered": None,
-                        "same_label_rate_random": None, "resolved_margin": None})}  # fmt: skip
+                        "same_label_rate_random": None, "resolved_margin": None}),
+                      "banking77-pairs": _record(2.0 + t.trial.seed)}  # fmt: skip
             t = replace(t, run=t.run.model_copy(update={"mining": mining}))
         trials.append(t)
     return replace(results, trials=trials)
@@ -57,6 +58,7 @@ def test_mined_rows_show_rates_per_arm_and_source():
     ]
     msrp = next(row for row in table.rows if row[1].text == "msrp-train")
     assert [c.text for c in msrp[6:10]] == ["—", "—", "—", "—"]  # no labels, no quantile margin
+    assert [row[1].text for row in table.rows[:2]] == ["banking77-pairs", "msrp-train"]  # name order
     arms = {row[0].text for row in table.rows}
     assert arms == {t.trial.arm for t in results.trials if t.trial.state == "COMPLETE" and t.run is not None}
     report = build_report(results)

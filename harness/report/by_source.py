@@ -103,7 +103,7 @@ def source_table(results: StudyResults) -> Table | None:
     runs: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
     for r in results.trials:
         if r.trial.state == "COMPLETE" and r.run is not None:
-            for source, values in (getattr(r.run, "by_source", None) or {}).items():
+            for source, values in sorted((getattr(r.run, "by_source", None) or {}).items()):
                 runs[(arm_of(r), source)].append(values)
     if not runs:
         return None

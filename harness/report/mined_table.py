@@ -34,7 +34,7 @@ def mined_table(results: StudyResults) -> Table | None:
     records: dict[tuple[str, str], list[MinedSource]] = defaultdict(list)
     for r in results.trials:
         if r.trial.state == "COMPLETE" and r.run is not None:
-            for source, record in (getattr(r.run, "mining", None) or {}).items():
+            for source, record in sorted((getattr(r.run, "mining", None) or {}).items()):
                 records[(arm_of(r), source)].append(record)
     if not records:
         return None
