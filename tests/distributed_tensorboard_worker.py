@@ -37,6 +37,7 @@ def main() -> None:
     dist.all_gather_object(everyone, run.loss_curve)
     if dist.get_rank() == 0:
         (out / "curves.json").write_text(json.dumps(everyone))
+    dist.barrier()  # both ranks tear down together (as the other workers do)
     dist.destroy_process_group()
 
 
