@@ -106,7 +106,12 @@ def bench_step(options: StepOptions, launched: bool = False) -> dict[str, Any] |
     result.update(_settings(options, device, torch.get_num_threads()))
     if options.objectives:
         result["objectives"] = _objectives(options, student, guide_model, data_dir, device)
-    return result if distributed.rank() == 0 else None
+    rank = distributed.rank()
+    if launched:
+        from harness.study import ranks
+
+        ranks.finish()
+    return result if rank == 0 else None
 
 
 def _join(device: str) -> str:

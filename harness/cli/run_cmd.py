@@ -181,6 +181,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
             check_models(experiment)
     if rank != 0:
         ranks.follow(RealPipeline(experiment, data_dir=args.data_dir, device=device, progress=progress))
+        ranks.finish()
         return False
     manifest = StudyManifest(
         study=experiment.study.name,
@@ -206,6 +207,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
     )
     if ranks.launched():
         ranks.run_on_ranks(experiment, pipeline, **options)
+        ranks.finish()
     else:
         run_study(experiment, pipeline, **options)
     return True
