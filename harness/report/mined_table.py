@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from harness.report.by_source import with_interval
+from harness.report.by_source import _pct, with_interval
 from harness.report.load import arm_of
 from harness.report.tables import Cell, Table
 from harness.results import MinedSource, StudyResults
@@ -22,10 +22,6 @@ from harness.results import MinedSource, StudyResults
 def _mean(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if present else None
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.2f}%"
 
 
 def mined_table(results: StudyResults) -> Table | None:
