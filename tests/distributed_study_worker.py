@@ -50,7 +50,8 @@ class CollectivePipeline(FakePipeline):
 
 
 def study(fail: str):
-    """The fake study; with ``prune``, a threshold pruner stops gist at step 4 and infonce at step 5 of 5."""
+    """The fake study; with ``prune``, a search (an ablation is never pruned) over strategy x lr whose
+    threshold pruner stops gist at step 4 and none (infonce) at step 5 of 5."""
     if fail != "prune":
         return experiment("ranked")
     return experiment(
@@ -60,10 +61,17 @@ def study(fail: str):
             # A generous grace period: on a loaded machine a 3 s one failed a live trial as stale.
             "heartbeat_interval_s": 1,
             "grace_period_s": 60,
+            "sampler": "grid",
+            "n_trials": 4,
             "pruner": "threshold",
             "pruner_params": {"upper": 0.42},
         },
         train={"batch_size": 4, "max_steps": 5, "eval_every_steps": 1},
+        ablation={"seeds": [0]},
+        search_space={
+            "strategy": {"type": "categorical", "choices": ["none", "gist"]},
+            "lr": {"type": "categorical", "choices": [1e-05, 0.01]},
+        },
     )
 
 

@@ -14,7 +14,7 @@ GOOD = """\
 [study]
 name = "tiny"
 sampler = "random"
-pruner = "median"
+pruner = "none"
 
 [model]
 pair = "all-minilm-l6__all-mpnet-base"

@@ -65,8 +65,8 @@ def test_a_trial_pruned_on_rank_0_stops_on_every_rank_at_the_same_step(tmp_path)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     done = launch(tmp_path, storage, fail="prune")  # a rank that trained on would hang, then time out
     assert done.returncode == 0, done.stderr[-4000:]
-    pruned = {(t.params["arm"], t.params["seed"]): max(t.intermediate_values) for t in trials(storage)}
+    pruned = {(t.params["strategy"], t.params["lr"]): max(t.intermediate_values) for t in trials(storage)}
     assert {t.state for t in trials(storage)} == {TrialState.PRUNED}
-    assert pruned == {("gist", 0): 4, ("gist", 1): 4, ("infonce", 0): 5, ("infonce", 1): 5}  # of 5 steps
+    assert pruned == {("gist", 1e-05): 4, ("gist", 0.01): 4, ("none", 1e-05): 5, ("none", 0.01): 5}  # of 5 steps
     rank0 = json.loads((tmp_path / "fits-0.json").read_text())
     assert rank0 == json.loads((tmp_path / "fits-1.json").read_text()) and len(rank0) == 4

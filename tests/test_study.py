@@ -128,11 +128,15 @@ def test_objective_prunes_through_report():
 
 
 def test_samplers_and_pruners_are_optunas_own():
-    exp = experiment(
-        study={"name": "s", "sampler": "random", "pruner": "hyperband", "pruner_params": {"min_resource": 2}}
+    study = {"name": "s", "sampler": "random", "pruner": "hyperband", "pruner_params": {"min_resource": 2}}
+    search = experiment(
+        study=study,
+        ablation={"seeds": [0]},
+        search_space={"lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
     )
-    assert isinstance(make_sampler(exp), optuna.samplers.RandomSampler)
-    assert isinstance(make_pruner(exp), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_sampler(search), optuna.samplers.RandomSampler)
+    assert isinstance(make_pruner(search), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_pruner(experiment(study=study)), optuna.pruners.NopPruner)  # an ablation: never
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal", "memory"])

@@ -222,6 +222,32 @@ def test_random_matched_to_gist_drops_at_the_margin_it_is_given():
             "tuning.arms.0",
             "not a trained arm that follows none",
         ),
+        (
+            {"tuning": {"trials": 3, "max_steps": 2, "eval_every_steps": 2, "space": {"lr": LR}}},
+            "tuning.pruner",
+            "sees no score before the last step (eval_every_steps 2 >= max_steps 2)",
+        ),
+        (
+            {
+                "train": {"batch_size": 4, "epochs": 1},
+                "tuning": {"trials": 3, "space": {"lr": LR}},
+            },
+            "tuning.pruner",
+            "sees one score, after the last step of a 1-epoch trial",
+        ),
+        (
+            {
+                "tuning": {
+                    "trials": 3,
+                    "max_steps": 40,
+                    "eval_every_steps": 20,
+                    "pruner_params": {"n_warmup_steps": 25},
+                    "space": {"lr": LR},
+                }
+            },
+            "tuning.pruner",
+            "n_warmup_steps 25 is past the last score before the end (step 20 of 40)",
+        ),
     ],
 )
 def test_bad_tuning_sections_get_one_line_errors(change, where, says):
@@ -229,6 +255,34 @@ def test_bad_tuning_sections_get_one_line_errors(change, where, says):
         validate_experiment(document(**change), source="tuned.toml")
     lines = [line for line in str(caught.value).splitlines() if where in line]
     assert lines and says in lines[0], str(caught.value)
+
+
+def test_a_tuning_pruner_that_sees_scores_before_the_end_is_accepted():
+    for tuning in (
+        {"max_steps": 40, "eval_every_steps": 20, "pruner_params": {"n_warmup_steps": 20}},
+        {"max_steps": 2, "pruner": "none"},
+    ):
+        validate_experiment(document(tuning={"trials": 3, "space": {"lr": LR}, **tuning}))
+    three_epochs = {"batch_size": 4, "epochs": 3}
+    validate_experiment(document(train=three_epochs, tuning={"trials": 3, "space": {"lr": LR}}))
+
+
+def test_an_ablation_is_never_pruned(tmp_path):
+    """Left unset, [study] pruner would be Optuna's median pruner; in an ablation it is none, so the weaker
+    arms' seeds run to the end (here the median pruner would stop infonce from its second seed on)."""
+    data = document(ablation={"seeds": [0, 1, 2, 3], "baseline": "infonce", "arms": ARMS[::-1]})
+    del data["tuning"], data["study"]["pruner"]
+    data["train"] = {"batch_size": 4, "max_steps": 4, "eval_every_steps": 1, "lr": 1e-3}
+    exp = validate_experiment(data)
+    run_study(exp, PeakedPipeline(), runs_dir=tmp_path / "runs", progress=False)
+    trials = load_study_dir(tmp_path / "runs" / "tuned").trials
+    assert sorted((t.trial.arm, t.trial.seed, t.trial.state) for t in trials) == sorted(
+        (arm, seed, "COMPLETE") for arm in ("infonce", "gist") for seed in range(4)
+    )
+
+    data["study"]["pruner"] = "median"
+    with pytest.raises(ConfigError, match=r"study\.pruner.*runs every arm x seed to the end"):
+        validate_experiment(data, source="tuned.toml")
 
 
 def test_the_dev_suite_is_accepted_against_every_local_final_suite():

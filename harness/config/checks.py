@@ -201,8 +201,31 @@ def _check_study(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
         yield ("study", "sampler"), "the grid sampler needs every search_space entry to be categorical"
     if arms and "n_trials" in study.model_fields_set:
         yield ("study", "n_trials"), "an ablation runs every arm x seed once; remove n_trials"
+    if arms and "pruner" in study.model_fields_set and study.pruner != "none":
+        yield (
+            ("study", "pruner"),
+            f"an ablation runs every arm x seed to the end ({study.pruner!r} would drop weaker arms' seeds): "
+            "set pruner = 'none' or leave it out (a [tuning] search has its own pruner)",
+        )
+    if space and not arms:
+        yield from _check_pruner(experiment, study.pruner, study.pruner_params, {}, ("study", "pruner"))
     if space and not arms and not ({"n_trials", "timeout_s"} & study.model_fields_set):
         yield ("study", "n_trials"), "a search needs study.n_trials or study.timeout_s"
+
+
+def _check_pruner(
+    experiment: Experiment, pruner: str, params: dict[str, Any], overrides: dict[str, Any], loc: tuple
+) -> Iterator[Error]:
+    """A pruner that would see no score before a trial's last step (``harness.config.pruning``)."""
+    from harness.config.pruning import blind_pruner
+
+    try:
+        train = _buildable(experiment).trial_config(overrides)
+    except (ValidationError, KeyError, StopIteration):
+        return  # the trial's own checks report it
+    reason = blind_pruner(pruner, params, train)
+    if reason:
+        yield loc, reason
 
 
 def _bind(target: str, params: dict[str, Any], loc: tuple, skip: set[str]) -> Iterator[Error]:
@@ -745,6 +768,21 @@ def _check_tuning(experiment: Experiment, found: list[Trial]) -> Iterator[Error]
         if name not in tuned:
             yield ("tuning", "arm_space", name), f"{name!r} is not a tuned arm. Tuned: {', '.join(tuned)}"
     yield from _bind(PRUNERS[tuning.pruner], tuning.pruner_params, ("tuning", "pruner_params"), skip=set())
+    fixed = {
+        k: v for k, v in (("max_steps", tuning.max_steps), ("eval_every_steps", tuning.eval_every_steps)) if v
+    }
+    blind = {
+        error
+        for name in tuned
+        for error in _check_pruner(
+            experiment,
+            tuning.pruner,
+            tuning.pruner_params,
+            {**_buildable(experiment).arm_overrides(name), **fixed},
+            ("tuning", "pruner"),
+        )
+    }
+    yield from sorted(blind)
     for name in tuned:
         space = arm_space(experiment, name)
         if not space:

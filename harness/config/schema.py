@@ -95,7 +95,8 @@ class StudyConfig(_Frozen):
     sampler_params: dict[str, Any] = {}
     """Keyword arguments of the Optuna sampler class (``seed`` is filled from ``seed``)."""
     pruner: Literal["none", "median", "percentile", "hyperband", "successive_halving", "threshold"] = "median"
-    """Optuna pruner stopping unpromising trials on their intermediate scores (``PRUNERS``)."""
+    """Optuna pruner stopping unpromising trials of a search on their intermediate scores (``PRUNERS``);
+    an ablation is never pruned (every arm x seed runs to the end)."""
     pruner_params: dict[str, Any] = {}
     """Keyword arguments of the Optuna pruner class."""
     n_trials: int | None = Field(default=None, ge=1)

@@ -99,6 +99,10 @@ def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(experiment: Experiment) -> optuna.pruners.BasePruner:
+    """The study's pruner; none in an ablation, whose every arm x seed runs to the end (pruning would drop
+    the seeds of weaker arms from the comparison)."""
+    if experiment.ablation.arms:
+        return optuna.pruners.NopPruner()
     return optuna_class(PRUNERS[experiment.study.pruner])(**experiment.study.pruner_params)
 
 

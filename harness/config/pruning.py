@@ -1,0 +1,58 @@
+"""When an Optuna pruner can act: the intermediate scores a trial reports before its last step.
+
+A trial reports its objective score every ``eval_every_steps`` steps, or at each epoch end when that is
+unset (``harness.train``). A pruner fed only the score after the last step stops nothing (the trial
+has already trained) yet still marks it pruned, so a search that names a pruner without an earlier
+score spends its whole budget while looking pruned. ``blind_pruner`` says so before the run; the
+checks in ``harness.config.checks`` turn it into a one-line error on ``[study]`` or ``[tuning]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.config.schema import TrainConfig
+
+
+def last_early_step(train: TrainConfig) -> int | None:
+    """The last step before the end at which a trial surely reports a score; None where none is sure.
+
+    Only what the config alone decides: with ``eval_every_steps`` and ``max_steps`` both set, the
+    largest multiple below ``max_steps``; without ``eval_every_steps`` and with ``epochs`` > 1, the end
+    of the first epoch (its step count depends on the data, so it is returned as 1: some step).
+    """
+    every, steps = train.eval_every_steps, train.max_steps
+    if every is not None and steps is not None:
+        return (steps - 1) // every * every or None
+    if every is not None:
+        return every  # the run length depends on the data; a score every N steps is there when it runs longer
+    if steps is None and (train.epochs > 1 or train.rounds > 1):
+        return 1
+    return None
+
+
+def blind_pruner(pruner: str, params: dict[str, Any], train: TrainConfig) -> str | None:
+    """Why ``pruner`` can never stop a trial trained with ``train`` early, or None when it can."""
+    if pruner == "none":
+        return None
+    every, steps = train.eval_every_steps, train.max_steps
+    last = last_early_step(train)
+    if last is None:
+        if every is None and steps is None:
+            return (
+                f"the {pruner!r} pruner sees one score, after the last step of a {train.epochs:g}-epoch trial, "
+                "and can stop nothing: set eval_every_steps (or pruner = 'none')"
+            )
+        if every is not None and steps is not None:
+            return (
+                f"the {pruner!r} pruner sees no score before the last step (eval_every_steps {every} >= "
+                f"max_steps {steps}): set eval_every_steps below {steps} (or pruner = 'none')"
+            )
+        return None  # max_steps without eval_every_steps: epoch ends may fall before it (data-dependent)
+    warmup = params.get("n_warmup_steps", 0)
+    if every is not None and steps is not None and isinstance(warmup, int) and warmup > last:
+        return (
+            f"the {pruner!r} pruner's n_warmup_steps {warmup} is past the last score before the end "
+            f"(step {last} of {steps}): it can stop nothing; lower n_warmup_steps to at most {last}"
+        )
+    return None
