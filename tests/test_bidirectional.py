@@ -116,7 +116,7 @@ P = [(0.8, 0.6), (0.6, -0.8), (-1.0, 0.0)]
 T_LN2 = 1.0 / math.log(2.0)  # e^{s/t} = 2^s
 
 
-def hand_scores(directions):
+def hand_scores(directions, blocks="all"):
     a, p = torch.tensor(A), torch.tensor(P)
     return score_rows(
         [a, p],
@@ -125,7 +125,7 @@ def hand_scores(directions):
         layout("mnrl", 2, directions=directions),
         slice(0, 3),
         strategy="gist",
-        strategy_params={"margin": 0.1, "margin_strategy": "absolute", "blocks": "all"},
+        strategy_params={"margin": 0.1, "margin_strategy": "absolute", "blocks": blocks},
         temperature=T_LN2,
     )
 
@@ -148,6 +148,14 @@ def test_gist_on_doc_to_query_rows_is_thresholded_by_the_same_positive_pair():
         scores.pair, torch.eye(3, dtype=torch.bool).repeat(1, 2) & ~torch.eye(3, 6, dtype=torch.bool)
     )
     assert not scores.identical.any()  # the pair's copy is no identical text, though a_i is the anchor
+
+
+def test_gist_on_the_doc_to_query_block_alone_keeps_every_query_to_doc_candidate():
+    """``blocks = "pa"``: the drops of the test above inside pa, none in ap."""
+    directions = ("query_to_doc", "doc_to_query")
+    full, pa = hand_scores(directions).drop, hand_scores(directions, blocks="pa").drop
+    assert torch.equal(pa[:, 3:], full[:, 3:]) and pa[:, 3:].any()
+    assert not pa[:, :3].any()
 
 
 def test_gist_doc_to_query_loss_by_hand_joint_and_per_direction():

@@ -217,7 +217,7 @@ def test_gist_one_block_at_a_time(variant):
 def test_gist_block_choices_are_checked():
     from harness.errors import UserError
 
-    with pytest.raises(UserError, match="blocks must be one of all, ap, aa, pp, an, got 'an1'"):
+    with pytest.raises(UserError, match="blocks must be one of all, ap, aa, pp, an, pa, got 'an1'"):
         resolve_params("gist", {"blocks": "an1"})
 
 
@@ -551,6 +551,16 @@ def seeded_per_rank_loss(loss_fn, features, labels, seed: int) -> torch.Tensor:
             'strategy_params = { blocks = "pp" }\nvariant = "mnrl"',
             "gist with blocks = 'pp' would drop nothing: variant 'mnrl' has the pp block only with direction "
             "'doc_to_doc' in directions",
+        ),
+        (
+            'strategy_params = { blocks = "pa" }\nvariant = "mnrl"',
+            "gist with blocks = 'pa' would drop nothing: variant 'mnrl' has the pa block only with direction "
+            "'doc_to_query' in directions",
+        ),
+        (
+            'strategy_params = { blocks = "pa" }',
+            "gist with blocks = 'pa' would drop nothing: the pa (doc_to_query) block exists only with variant "
+            "'mnrl' and direction 'doc_to_query'",
         ),
     ],
 )

@@ -67,6 +67,11 @@ def test_a_trial_pruned_on_rank_0_stops_on_every_rank_at_the_same_step(tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     pruned = {(t.params["strategy"], t.params["lr"]): max(t.intermediate_values) for t in trials(storage)}
     assert {t.state for t in trials(storage)} == {TrialState.PRUNED}
-    assert pruned == {("gist", 1e-05): 4, ("gist", 0.01): 4, ("none", 1e-05): 5, ("none", 0.01): 5}  # of 5 steps
+    assert pruned == {
+        ("gist", 1e-05): 4,
+        ("gist", 0.01): 4,
+        ("none", 1e-05): 5,
+        ("none", 0.01): 5,
+    }  # of 5 steps
     rank0 = json.loads((tmp_path / "fits-0.json").read_text())
     assert rank0 == json.loads((tmp_path / "fits-1.json").read_text()) and len(rank0) == 4

@@ -562,10 +562,12 @@ def _check_gist_blocks(experiment: Experiment, found: list[Trial]) -> Iterator[E
         if config.strategy != "gist" or block == "all" or user.loc in reported:
             continue
         why = None
-        if config.variant == "mnrl" and block in ("aa", "pp"):  # its blocks come from its directions
-            needed = "query_to_query" if block == "aa" else "doc_to_doc"
+        if config.variant == "mnrl" and block in ("aa", "pp", "pa"):  # its blocks come from its directions
+            needed = {"aa": "query_to_query", "pp": "doc_to_doc", "pa": "doc_to_query"}[block]
             if needed not in config.directions:
                 why = f"variant 'mnrl' has the {block} block only with direction {needed!r} in directions"
+        elif block == "pa":
+            why = "the pa (doc_to_query) block exists only with variant 'mnrl' and direction 'doc_to_query'"
         elif block == "aa" and not config.contrast_anchors:
             why = "contrast_anchors = false removes the aa block"
         elif block == "pp" and not config.contrast_positives:

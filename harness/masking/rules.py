@@ -29,8 +29,9 @@ def drop_gist(
 
     absolute: drop if ``g > g_pos - margin``; relative: drop if ``g > g_pos - |g_pos| * margin``
     (sentence-transformers 6 ``GISTEmbedLoss``; Solatorio 2024, arXiv 2402.16829, Sec. 3).
-    ``blocks`` applies the rule to one block only (``ap``, ``aa``, ``pp``, or ``an``: every
-    anchor-negative block) and keeps every candidate of the others: which block's drops matter.
+    ``blocks`` applies the rule to one block only (``ap``, ``aa``, ``pp``, ``an``: every
+    anchor-negative block, or ``pa``: the doc-to-query rows of ``variant = "mnrl"``) and keeps every
+    candidate of the others: which block's drops matter.
     """
     assert c.guide is not None and c.guide_pos is not None, "strategy needs a guide"
     if margin_strategy == "absolute":
@@ -143,8 +144,8 @@ MARGIN = ParamSpec(0.0, -1.0, 2.0, help="similarity margin below the positive")
 MARGIN_STRATEGY = ParamSpec("absolute", choices=("absolute", "relative"))
 GIST_BLOCKS = ParamSpec(
     "all",
-    choices=("all", "ap", "aa", "pp", "an"),
-    help="apply the rule to one block only (an: every anchor-negative block); all: every block",
+    choices=("all", "ap", "aa", "pp", "an", "pa"),
+    help="apply the rule to one block only (an: every anchor-negative block; pa: doc_to_query); all: every block",
 )
 register("none", drop_none, "plain InfoNCE, keep every candidate", "van den Oord et al. 2018")
 register(
