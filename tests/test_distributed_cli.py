@@ -55,10 +55,32 @@ strategy = "gist"
 """
 
 
-def run(tmp_path: Path, data_dir: Path, nproc: int) -> tuple[subprocess.CompletedProcess, list]:
-    name = f"tiny-nproc{nproc}"
+TUNED = (
+    TINY.replace(
+        'suite = "dev"\ntasks = ["local:STSBenchmark"]', 'suite = "offline-sts"\ntasks = ["local:BIOSSES"]'
+    )
+    + """
+[tuning]
+trials = 2
+tasks = ["local:STSBenchmark"]
+pruner = "none"
+max_steps = 2
+
+[tuning.space.lr]
+type = "float"
+low = 1e-3
+high = 1e-1
+log = true
+"""
+)
+
+
+def run(
+    tmp_path: Path, data_dir: Path, nproc: int, text: str = TINY
+) -> tuple[subprocess.CompletedProcess, list]:
+    name = f"{'tuned' if text is TUNED else 'tiny'}-nproc{nproc}"
     experiment = tmp_path / f"{name}.toml"
-    experiment.write_text(TINY.format(name=name))
+    experiment.write_text(text.format(name=name))
     command = [
         sys.executable, "-m", "harness", "run", str(experiment), "--nproc", str(nproc), "--no-progress",
         "--data-dir", str(data_dir), "--runs-dir", str(tmp_path / "runs"),
@@ -83,3 +105,21 @@ def test_run_nproc_2_completes_every_trial_once_like_nproc_1(tmp_path, data_dir)
     assert trials_two == trials_one == [("gist", 0, "COMPLETE"), ("infonce", 0, "COMPLETE")]
     assert two.stdout.count("report: ") == 1  # written once, by rank 0
     assert (tmp_path / "reports" / "tiny-nproc2" / "index.html").exists()
+
+
+def test_a_tuned_study_on_2_processes_tunes_and_confirms_like_1(tmp_path, data_dir):
+    """Rank 0 runs each arm's search and the confirmation, every rank trains each trial: the same tuning
+    trials (the trial-seeded sampler draws the same settings) and confirmation trials as one process."""
+    from harness.results import TUNING_FILE, TuningRecord, read_record
+
+    tuned = {}
+    for nproc in (2, 1):
+        done, trials = run(tmp_path, data_dir, nproc, TUNED)
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert trials == [("gist", 0, "COMPLETE"), ("infonce", 0, "COMPLETE")]
+        assert done.stdout.count("report: ") == 1
+        record = read_record(tmp_path / "runs" / f"tuned-nproc{nproc}" / TUNING_FILE, TuningRecord)
+        tuned[nproc] = [(a.arm, [(t.state, t.params) for t in a.trials]) for a in record.arms]
+        assert set(record.chosen) == {"gist", "infonce"}
+    assert tuned[2] == tuned[1] and [len(trials) for _, trials in tuned[2]] == [2, 2]
+    assert {state for _, trials in tuned[2] for state, _ in trials} == {"COMPLETE"}

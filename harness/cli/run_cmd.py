@@ -11,6 +11,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.config import Experiment, load_experiment
 from harness.errors import UserError
@@ -163,11 +164,6 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
     torch.set_flush_denormal(True)
 
     device, progress, rank = args.device, not args.no_progress, 0
-    if experiment.tuning is not None and ranks.launched():
-        raise UserError(
-            f"study {experiment.study.name!r}: a [tuning] study runs in one process for now; drop --nproc "
-            "(or run its workers with gist-harness worker)"
-        )
     if ranks.launched():
         rank_device = ranks.init_process_group(args.dist_timeout_min)
         device = rank_device if args.device in (None, "cuda") else args.device  # cuda: this rank's GPU
@@ -226,10 +222,13 @@ def tuned_experiment(
 
     ``--from-report`` (a report, or an interim record written during the tuning or the confirmation)
     restores the study and its tuning trials first; a worker reads the chosen settings from
-    ``runs/<study>/tuning.json`` (it joins the confirmation only).
+    ``runs/<study>/tuning.json`` (it joins the confirmation only). On several processes rank 0 runs the
+    searches and broadcasts each tuning trial to the other ranks, which follow it as they follow the
+    confirmation's trials (``harness.study.ranks``).
     """
     from harness.config.tuning import tuned_arms, with_tuned
     from harness.results import TUNING_FILE, TuningRecord, read_record
+    from harness.study import ranks
     from harness.study.pipeline import RealPipeline
     from harness.study.tuning import check_confirmation, read_tuning, restore_tuning, run_tuning, start_study
 
@@ -257,13 +256,19 @@ def tuned_experiment(
         if record is not None:
             restored = restore_tuning(experiment, record, args.runs_dir, args.storage)
             print(f"restored {restored} tuning trials of {experiment.study.name}", file=sys.stderr)
+
+    def make_pipeline(sub: Experiment) -> Any:
+        pipeline = RealPipeline(sub, data_dir=args.data_dir, device=device, progress=progress)
+        return ranks.RankZeroPipeline(pipeline) if ranks.launched() else pipeline
+
     record = run_tuning(
         experiment,
-        lambda sub: RealPipeline(sub, data_dir=args.data_dir, device=device, progress=progress),
+        make_pipeline,
         runs_dir=args.runs_dir,
         storage=args.storage,
         progress=progress,
         manifest=manifest,
+        stop_on_failure=ranks.launched(),
     )
     tuned = with_tuned(experiment, record.chosen)
     check_confirmation(tuned, args.runs_dir)

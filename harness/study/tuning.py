@@ -50,8 +50,12 @@ def run_tuning(
     progress: bool = True,
     manifest: StudyManifest | None = None,
     log: Callable[[str], None] | None = None,
+    stop_on_failure: bool = False,
 ) -> TuningRecord:
     """Runs or resumes each tuned arm's search and returns the record with every arm's chosen setting.
+
+    ``stop_on_failure`` (several processes: ``harness.study.ranks``) ends the run at a failed tuning trial
+    instead of going on to the next; the same command resumes it.
 
     Raises:
         UserError: an arm none of whose tuning trials completed (all pruned or failed).
@@ -79,6 +83,7 @@ def run_tuning(
             progress=progress,
             manifest=base,
             log=log,
+            stop_on_failure=stop_on_failure,
             callbacks=[record_trial],
         )
         arms.append(tuned_arm(experiment, arm, study.get_trials(deepcopy=False)))
