@@ -613,6 +613,25 @@ def test_a_partial_tuning_record_chooses_nothing(tmp_path):
         tuned(exp, tmp_path / "runs")
 
 
+def test_a_worker_reads_the_chosen_settings_from_the_run_folder_or_else_the_shared_storage(tmp_path):
+    from harness.errors import UserError
+    from harness.study.tuning import worker_tuning
+
+    exp, shared = experiment(), f"sqlite:///{tmp_path / 'shared.db'}"
+    with pytest.raises(UserError, match="neither .*tuning.json nor the storage holds its tuning searches"):
+        worker_tuning(exp, tmp_path / "elsewhere", shared)
+    record = run_tuning(
+        exp, lambda sub: PeakedPipeline(), runs_dir=tmp_path / "here", storage=shared, progress=False
+    )
+    assert worker_tuning(exp, tmp_path / "here", None).chosen == record.chosen  # its tuning.json
+    remote = worker_tuning(
+        exp, tmp_path / "elsewhere", shared
+    )  # no tuning.json there: the storage's searches
+    assert remote.chosen == record.chosen and remote.progress() == record.progress()
+    with pytest.raises(UserError, match="neither"):
+        worker_tuning(exp, tmp_path / "elsewhere", None)
+
+
 def test_a_restore_keeps_failed_trials_numbers_and_every_intermediate_score(tmp_path):
     exp = experiment()
     record = run_tuning(exp, lambda sub: PeakedPipeline(), runs_dir=tmp_path / "a", progress=False)

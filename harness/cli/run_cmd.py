@@ -222,30 +222,24 @@ def tuned_experiment(
 
     ``--from-report`` (a report, or an interim record written during the tuning or the confirmation)
     restores the study and its tuning trials first; a worker reads the chosen settings from
-    ``runs/<study>/tuning.json`` (it joins the confirmation only). On several processes rank 0 runs the
+    ``runs/<study>/tuning.json`` or the shared storage's searches (it joins the confirmation only). On several processes rank 0 runs the
     searches and broadcasts each tuning trial to the other ranks, which follow it as they follow the
     confirmation's trials (``harness.study.ranks``).
     """
     from harness.config.tuning import tuned_arms, with_tuned
-    from harness.results import TUNING_FILE, TuningRecord, read_record
     from harness.study import ranks
     from harness.study.pipeline import RealPipeline
-    from harness.study.tuning import check_confirmation, read_tuning, restore_tuning, run_tuning, start_study
+    from harness.study.tuning import (
+        check_confirmation,
+        read_tuning,
+        restore_tuning,
+        run_tuning,
+        start_study,
+        worker_tuning,
+    )
 
-    folder = args.runs_dir / experiment.study.name
     if worker:
-        if not (folder / TUNING_FILE).exists():
-            raise UserError(
-                f"study {experiment.study.name!r}: {folder / TUNING_FILE} does not exist; a worker joins the "
-                "confirmation once 'gist-harness run' has tuned the arms"
-            )
-        record = read_record(folder / TUNING_FILE, TuningRecord)
-        if set(record.chosen) != set(tuned_arms(experiment)):
-            raise UserError(
-                f"study {experiment.study.name!r}: the tuning is not finished ({record.progress()}); a worker "
-                "joins the confirmation once every arm is tuned"
-            )
-        return with_tuned(experiment, record.chosen)
+        return with_tuned(experiment, worker_tuning(experiment, args.runs_dir, args.storage).chosen)
     from_report = getattr(args, "from_report", None)
     if from_report is None:  # the study's manifest and declaration before its first trial
         start_study(experiment, args.runs_dir, args.storage, manifest)

@@ -200,6 +200,46 @@ def check_confirmation(experiment: Experiment, runs_dir: Path) -> None:
             )
 
 
+def worker_tuning(experiment: Experiment, runs_dir: Path, storage: str | None) -> TuningRecord:
+    """The finished tuning a worker joins the confirmation at: ``runs/<study>/tuning.json`` where this
+    machine has it, else the tuning searches in the shared ``storage`` (a worker on another machine).
+
+    Raises:
+        UserError: neither holds the searches, or a search has not used its budget.
+    """
+    name = experiment.study.name
+    path = runs_dir / name / TUNING_FILE
+    record = read_record(path, TuningRecord) if path.exists() else None
+    if record is None and storage is not None:
+        record = _storage_tuning(experiment, storage, runs_dir / name)
+    if record is None:
+        raise UserError(
+            f"study {name!r}: neither {path} nor the storage holds its tuning searches; a worker joins the "
+            "confirmation once 'gist-harness run' has tuned the arms (share --storage with it)"
+        )
+    if set(record.chosen) != set(tuned_arms(experiment)):
+        raise UserError(
+            f"study {name!r}: the tuning is not finished ({record.progress()}); a worker joins the "
+            "confirmation once every arm is tuned"
+        )
+    return record
+
+
+def _storage_tuning(experiment: Experiment, storage: str, folder: Path) -> TuningRecord | None:
+    """Every tuned arm's search as the shared storage holds it; None where one is missing."""
+    arms = []
+    for arm in tuned_arms(experiment):
+        try:
+            study = optuna.load_study(
+                study_name=tuning_experiment(experiment, arm).study.name,
+                storage=make_storage(storage, folder),
+            )
+        except KeyError:
+            return None
+        arms.append(tuned_arm(experiment, arm, study.get_trials(deepcopy=False)))
+    return tuning_record(experiment, arms)
+
+
 def read_tuning(report_dir: Path) -> TuningRecord | None:
     """The tuning record a report (``inputs/tuning.json``) or run folder (``tuning.json``) holds."""
     for path in (report_dir / "inputs" / TUNING_FILE, report_dir / TUNING_FILE):
