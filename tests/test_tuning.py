@@ -7,6 +7,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from test_study import ARMS, scores
@@ -223,17 +224,25 @@ def test_random_matched_to_gist_drops_at_the_margin_it_is_given():
             "not a trained arm that follows none",
         ),
         (
-            {"tuning": {"trials": 3, "max_steps": 2, "eval_every_steps": 2, "space": {"lr": LR}}},
+            {
+                "tuning": {
+                    "trials": 3,
+                    "max_steps": 2,
+                    "eval_every_steps": 2,
+                    "pruner": "median",
+                    "space": {"lr": LR},
+                }
+            },
             "tuning.pruner",
             "sees no score before the last step (eval_every_steps 2 >= max_steps 2)",
         ),
         (
             {
                 "train": {"batch_size": 4, "epochs": 1},
-                "tuning": {"trials": 3, "space": {"lr": LR}},
+                "tuning": {"trials": 3, "pruner": "percentile", "space": {"lr": LR}},
             },
             "tuning.pruner",
-            "sees one score, after the last step of a 1-epoch trial",
+            "the 'percentile' pruner sees one score, after the last step of a 1-epoch trial",
         ),
         (
             {
@@ -265,6 +274,26 @@ def test_a_tuning_pruner_that_sees_scores_before_the_end_is_accepted():
         validate_experiment(document(tuning={"trials": 3, "space": {"lr": LR}, **tuning}))
     three_epochs = {"batch_size": 4, "epochs": 3}
     validate_experiment(document(train=three_epochs, tuning={"trials": 3, "space": {"lr": LR}}))
+
+
+def test_the_default_pruner_is_left_out_where_it_could_only_act_at_the_last_step():
+    """Unnamed, the median pruner would mark below-median trials pruned at their last step (their scores
+    lost to the search); there the searches run without one, and the tuning record says so."""
+    from harness.config.tuning import tuning_experiment
+    from harness.study.runner import make_pruner
+    from harness.study.tuning import tuning_record
+
+    one_epoch = document(train={"batch_size": 4, "epochs": 1}, tuning={"trials": 3, "space": {"lr": LR}})
+    exp = validate_experiment(one_epoch)
+    assert tuning_experiment(exp, "gist").study.pruner == "none"
+    assert isinstance(make_pruner(tuning_experiment(exp, "gist")), optuna.pruners.NopPruner)
+    assert tuning_record(exp, []).pruner == "none"
+    scored_early = validate_experiment(document())  # eval_every_steps 1 of max_steps 2
+    assert tuning_experiment(scored_early, "gist").study.pruner == "median"
+    assert isinstance(make_pruner(tuning_experiment(scored_early, "gist")), optuna.pruners.MedianPruner)
+    search = {"study": {"name": "s", "n_trials": 2}, "ablation": {"seeds": [0]}, "search_space": {"lr": LR}}
+    blind = validate_experiment({**one_epoch, **search, "tuning": None})
+    assert isinstance(make_pruner(blind), optuna.pruners.NopPruner)
 
 
 def test_an_ablation_is_never_pruned(tmp_path):

@@ -207,7 +207,7 @@ def _check_study(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
             f"an ablation runs every arm x seed to the end ({study.pruner!r} would drop weaker arms' seeds): "
             "set pruner = 'none' or leave it out (a [tuning] search has its own pruner)",
         )
-    if space and not arms:
+    if space and not arms and {"pruner", "pruner_params"} & study.model_fields_set:
         yield from _check_pruner(experiment, study.pruner, study.pruner_params, {}, ("study", "pruner"))
     if space and not arms and not ({"n_trials", "timeout_s"} & study.model_fields_set):
         yield ("study", "n_trials"), "a search needs study.n_trials or study.timeout_s"
@@ -775,7 +775,7 @@ def _check_tuning(experiment: Experiment, found: list[Trial]) -> Iterator[Error]
     }
     blind = {
         error
-        for name in tuned
+        for name in (tuned if {"pruner", "pruner_params"} & tuning.model_fields_set else [])
         for error in _check_pruner(
             experiment,
             tuning.pruner,

@@ -2,9 +2,10 @@
 
 A trial reports its objective score every ``eval_every_steps`` steps, or at each epoch end when that is
 unset (``harness.train``). A pruner fed only the score after the last step stops nothing (the trial
-has already trained) yet still marks it pruned, so a search that names a pruner without an earlier
-score spends its whole budget while looking pruned. ``blind_pruner`` says so before the run; the
-checks in ``harness.config.checks`` turn it into a one-line error on ``[study]`` or ``[tuning]``.
+has already trained) yet still marks it pruned (its score lost to the search), so a search that
+names a pruner without an earlier score spends its whole budget while looking pruned. ``blind_pruner``
+says so before the run: the checks in ``harness.config.checks`` refuse such a pruner where the
+experiment names it, and ``effective_pruner`` leaves the default (median) out where it would be blind.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def last_early_step(train: TrainConfig) -> int | None:
     if steps is None and (train.epochs > 1 or train.rounds > 1):
         return 1
     return None
+
+
+def effective_pruner(pruner: str, named: bool, params: dict[str, Any], train: TrainConfig) -> str:
+    """The pruner a search runs: ``pruner``, or ``"none"`` where it is the unnamed default and blind."""
+    return pruner if named or blind_pruner(pruner, params, train) is None else "none"
 
 
 def blind_pruner(pruner: str, params: dict[str, Any], train: TrainConfig) -> str | None:

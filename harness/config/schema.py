@@ -96,7 +96,8 @@ class StudyConfig(_Frozen):
     """Keyword arguments of the Optuna sampler class (``seed`` is filled from ``seed``)."""
     pruner: Literal["none", "median", "percentile", "hyperband", "successive_halving", "threshold"] = "median"
     """Optuna pruner stopping unpromising trials of a search on their intermediate scores (``PRUNERS``);
-    an ablation is never pruned (every arm x seed runs to the end)."""
+    an ablation is never pruned (every arm x seed runs to the end). Left unset: median where trials
+    report a score before their last step (``eval_every_steps``, or several epochs), else none."""
     pruner_params: dict[str, Any] = {}
     """Keyword arguments of the Optuna pruner class."""
     n_trials: int | None = Field(default=None, ge=1)
@@ -474,7 +475,8 @@ class TuningConfig(SuiteRef):
     """How each arm's settings are drawn; the expected-maximum curves assume independent draws
     ("random", the default)."""
     pruner: Literal["none", "median", "percentile", "hyperband", "successive_halving"] = "median"
-    """Stops a tuning trial whose intermediate validation score is poor (``PRUNERS``)."""
+    """Stops a tuning trial whose intermediate validation score is poor (``PRUNERS``). Left unset: median
+    where tuning trials report a score before their last step, else none."""
     pruner_params: dict[str, Any] = {}
     """Keyword arguments of the Optuna pruner class."""
     max_steps: int | None = Field(default=None, ge=1)

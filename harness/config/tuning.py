@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.config.pruning import effective_pruner
 from harness.config.schema import (
     AblationConfig,
     ArmConfig,
@@ -63,12 +64,14 @@ def tuning_experiment(experiment: Experiment, arm: str) -> Experiment:
     if tuning.eval_every_steps is not None:
         fixed["eval_every_steps"] = tuning.eval_every_steps
     train = experiment.trial_config(fixed)
+    named = bool({"pruner", "pruner_params"} & tuning.model_fields_set)
+    pruner = effective_pruner(tuning.pruner, named, tuning.pruner_params, train)
     study = experiment.study.model_copy(
         update={
             "name": tuning_study_name(experiment, arm),
             "sampler": tuning.sampler,
             "sampler_params": {},
-            "pruner": tuning.pruner,
+            "pruner": pruner,
             "pruner_params": dict(tuning.pruner_params),
             "n_trials": tuning.trials,
             "timeout_s": None,

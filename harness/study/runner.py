@@ -100,10 +100,17 @@ def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
 
 def make_pruner(experiment: Experiment) -> optuna.pruners.BasePruner:
     """The study's pruner; none in an ablation, whose every arm x seed runs to the end (pruning would drop
-    the seeds of weaker arms from the comparison)."""
+    the seeds of weaker arms from the comparison), nor where the default one could only act at a
+    trial's last step (``harness.config.pruning``)."""
+    from harness.config.pruning import effective_pruner
+
+    study = experiment.study
     if experiment.ablation.arms:
         return optuna.pruners.NopPruner()
-    return optuna_class(PRUNERS[experiment.study.pruner])(**experiment.study.pruner_params)
+    named = bool({"pruner", "pruner_params"} & study.model_fields_set)
+    name = effective_pruner(study.pruner, named, study.pruner_params, experiment.trial_config({}))
+    params = study.pruner_params if name == study.pruner else {}
+    return optuna_class(PRUNERS[name])(**params)
 
 
 def arm_seeds(experiment: Experiment) -> list[dict[str, Any]]:

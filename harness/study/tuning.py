@@ -129,13 +129,20 @@ def tuning_record(experiment: Experiment, arms: list[TunedArm]) -> TuningRecord:
         budget=tuning.trials,
         seed=tuning.seed,
         sampler=tuning.sampler,
-        pruner=tuning.pruner,
+        pruner=_pruner_run(experiment),
         max_steps=tuning.max_steps,
         eval_every_steps=tuning.eval_every_steps,
         direction=experiment.study.direction,
         arms=arms,
         followers={a.name: a.follows for a in experiment.ablation.arms if a.follows is not None},
     )
+
+
+def _pruner_run(experiment: Experiment) -> str:
+    """The pruner the searches run (``tuning.pruner``, or none where the unnamed default is blind)."""
+    assert experiment.tuning is not None
+    pruners = sorted({tuning_experiment(experiment, arm).study.pruner for arm in tuned_arms(experiment)})
+    return ", ".join(pruners) or experiment.tuning.pruner
 
 
 def tuned_arm(experiment: Experiment, arm: str, trials: list[FrozenTrial]) -> TunedArm:
