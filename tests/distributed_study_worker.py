@@ -2,7 +2,8 @@
 
 Arguments: the output folder, the storage URL and what to inject: ``none``; ``rank1-trial1``
 (rank 1 raises in its second trial); ``kill-rank1-trial1`` (rank 1 is killed with SIGKILL there);
-``prune`` (a threshold pruner stops every trial early). The fake pipeline's ``fit`` runs one
+``prune`` (a threshold pruner stops every trial early); ``tuned`` (a ``[tuning]`` study: each arm's
+search, then the confirmation, each prepared on every rank). The fake pipeline's ``fit`` runs one
 all-reduce per step, as DDP training does, and reports every step; each rank writes the configs
 it trained to ``fits-<rank>.json``.
 """
@@ -25,13 +26,20 @@ from test_study import FakePipeline, experiment  # noqa: E402
 
 from harness.study import ranks  # noqa: E402
 
+PREPARED: list[str] = []
+"""The study names of the experiments this rank's pipelines prepared, in order."""
+
 
 class CollectivePipeline(FakePipeline):
     """``FakePipeline`` whose every step is a collective, like a DDP training step."""
 
-    def __init__(self, fail: str) -> None:
+    def __init__(self, fail: str, experiment=None) -> None:
         super().__init__()
         self.fail = fail
+        self.experiment = experiment
+
+    def prepare(self) -> None:
+        PREPARED.append(self.experiment.study.name if self.experiment is not None else "-")
 
     def fit(self, config, report):
         def step_report(value, step):
@@ -75,15 +83,47 @@ def study(fail: str):
     )
 
 
+def tuned_study():
+    """A ``[tuning]`` study: 2 tuning trials per arm (2 steps each), then 2 arms x 2 seeds."""
+    lr = {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}
+    return experiment("ranked", tuning={"trials": 2, "max_steps": 2, "pruner": "none", "space": {"lr": lr}})
+
+
+def run_tuned(out: Path, storage: str, fits: list) -> None:
+    """What ``gist-harness run --nproc`` does with a ``[tuning]`` study, on fakes."""
+    from harness.config.tuning import with_tuned
+    from harness.study.tuning import run_tuning
+
+    exp = tuned_study()
+
+    def build(one):
+        pipeline = CollectivePipeline("tuned", one)
+        fits.append(pipeline.fits)
+        return pipeline
+
+    if dist.get_rank() != 0:
+        ranks.follow(build(exp), rebuild=build)
+        return
+    options = {"runs_dir": out / "runs", "storage": storage, "progress": False}
+    record = run_tuning(exp, lambda sub: ranks.RankZeroPipeline(build(sub)), stop_on_failure=True, **options)
+    ranks.run_on_ranks(with_tuned(exp, record.chosen), build(exp), **options)
+
+
 def main() -> None:
     out, storage, fail = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     ranks.init_process_group(timeout_min=2)
-    pipeline = CollectivePipeline(fail)
+    fits: list = []
     try:
-        ranks.run_on_ranks(study(fail), pipeline, runs_dir=out / "runs", storage=storage, progress=False)
+        if fail == "tuned":
+            run_tuned(out, storage, fits)
+        else:
+            pipeline = CollectivePipeline(fail)
+            fits.append(pipeline.fits)
+            ranks.run_on_ranks(study(fail), pipeline, runs_dir=out / "runs", storage=storage, progress=False)
     finally:
-        fits = [{"strategy": f["strategy"], "seed": f["seed"]} for f in pipeline.fits]
-        (out / f"fits-{dist.get_rank()}.json").write_text(json.dumps(fits))
+        done = [{"strategy": f["strategy"], "seed": f["seed"], "lr": f["lr"]} for one in fits for f in one]
+        (out / f"fits-{dist.get_rank()}.json").write_text(json.dumps(done))
+        (out / f"prepared-{dist.get_rank()}.json").write_text(json.dumps(PREPARED))
     dist.destroy_process_group()
 
 

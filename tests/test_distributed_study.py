@@ -75,3 +75,16 @@ def test_a_trial_pruned_on_rank_0_stops_on_every_rank_at_the_same_step(tmp_path)
     }  # of 5 steps
     rank0 = json.loads((tmp_path / "fits-0.json").read_text())
     assert rank0 == json.loads((tmp_path / "fits-1.json").read_text()) and len(rank0) == 4
+
+
+def test_a_tuned_study_prepares_and_trains_every_search_and_the_confirmation_on_both_ranks(tmp_path):
+    """Rank 0 broadcasts the experiment each study prepares (each arm's search, then the confirmation):
+    the other rank prepares the same ones, in order, and trains the same trials."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    done = launch(tmp_path, storage, fail="tuned")
+    assert done.returncode == 0, done.stderr[-4000:]
+    prepared = [json.loads((tmp_path / f"prepared-{rank}.json").read_text()) for rank in (0, 1)]
+    assert prepared[0] == prepared[1] == ["ranked.tune.infonce", "ranked.tune.gist", "ranked"]
+    fits = [json.loads((tmp_path / f"fits-{rank}.json").read_text()) for rank in (0, 1)]
+    assert fits[0] == fits[1] and len(fits[0]) == 2 + 2 + 4  # 2 tuning trials per arm, 2 arms x 2 seeds
+    assert {t.state for t in trials(storage)} == {TrialState.COMPLETE}

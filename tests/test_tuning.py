@@ -659,6 +659,23 @@ def test_a_worker_reads_the_chosen_settings_from_the_run_folder_or_else_the_shar
     assert remote.chosen == record.chosen and remote.progress() == record.progress()
     with pytest.raises(UserError, match="neither"):
         worker_tuning(exp, tmp_path / "elsewhere", None)
+    study = {**document()["study"], "storage": shared}  # the storage named in the experiment serves too
+    assert worker_tuning(experiment(study=study), tmp_path / "elsewhere", None).chosen == record.chosen
+
+
+def test_a_worker_is_refused_until_every_arms_search_is_in_the_storage(tmp_path):
+    from harness.errors import UserError
+    from harness.study.tuning import worker_tuning
+
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    exp = experiment()
+    run_tuning(exp, lambda sub: PeakedPipeline(), runs_dir=tmp_path / "here", storage=shared, progress=False)
+    larger = experiment(tuning={"trials": 7, "max_steps": 2, "space": {"lr": LR}})
+    with pytest.raises(UserError, match=r"the tuning is not finished \(infonce 6 of 7, gist 6 of 7\)"):
+        worker_tuning(larger, tmp_path / "elsewhere", shared)
+    optuna.delete_study(study_name="tuned.tune.gist", storage=shared)  # gist's search not started yet
+    with pytest.raises(UserError, match=r"the tuning is not finished \(infonce 6 of 6, gist 0 of 6\)"):
+        worker_tuning(exp, tmp_path / "elsewhere", shared)
 
 
 def test_a_restore_keeps_failed_trials_numbers_and_every_intermediate_score(tmp_path):

@@ -176,7 +176,11 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
         if rank != 0:
             check_models(experiment)
     if rank != 0:
-        ranks.follow(RealPipeline(experiment, data_dir=args.data_dir, device=device, progress=progress))
+
+        def build(one: Experiment) -> RealPipeline:
+            return RealPipeline(one, data_dir=args.data_dir, device=device, progress=progress)
+
+        ranks.follow(build(experiment), rebuild=build)
         ranks.finish()
         return False
     manifest = StudyManifest(

@@ -201,7 +201,7 @@ def _check_study(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
         yield ("study", "sampler"), "the grid sampler needs every search_space entry to be categorical"
     if arms and "n_trials" in study.model_fields_set:
         yield ("study", "n_trials"), "an ablation runs every arm x seed once; remove n_trials"
-    if arms and "pruner" in study.model_fields_set and study.pruner != "none":
+    if arms and (study.pruner_params or "pruner" in study.model_fields_set and study.pruner != "none"):
         yield (
             ("study", "pruner"),
             f"an ablation runs every arm x seed to the end ({study.pruner!r} would drop weaker arms' seeds): "

@@ -1,11 +1,13 @@
 """When an Optuna pruner can act: the intermediate scores a trial reports before its last step.
 
-A trial reports its objective score every ``eval_every_steps`` steps, or at each epoch end when that is
-unset (``harness.train``). A pruner fed only the score after the last step stops nothing (the trial
-has already trained) yet still marks it pruned (its score lost to the search), so a search that
-names a pruner without an earlier score spends its whole budget while looking pruned. ``blind_pruner``
-says so before the run: the checks in ``harness.config.checks`` refuse such a pruner where the
-experiment names it, and ``effective_pruner`` leaves the default (median) out where it would be blind.
+A trial reports its objective score every ``eval_every_steps`` steps, or at each epoch end but the
+last when that is unset (``harness.train_record``). A pruner that sees no score before a trial's last
+step can stop nothing: it sees none at all (one epoch without ``eval_every_steps``), or only the last
+step's, where it can merely mark a trained trial pruned. A search that names such a pruner would spend
+its whole budget believing it prunes; ``blind_pruner`` says so before the run: the checks in
+``harness.config.checks`` refuse such a pruner where the experiment names it, and ``effective_pruner``
+leaves the default (median) out there. Trained in ``rounds``, a trial also reports at each round's end
+with its own step count: the config alone does not decide, so it is never called blind.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ def last_early_step(train: TrainConfig) -> int | None:
     of the first epoch (its step count depends on the data, so it is returned as 1: some step).
     """
     every, steps = train.eval_every_steps, train.max_steps
+    if train.rounds > 1:
+        return 1  # each round's end reports too (``harness.study.rounds``): some step before the end
     if every is not None and steps is not None:
         return (steps - 1) // every * every or None
     if every is not None:
         return every  # the run length depends on the data; a score every N steps is there when it runs longer
-    if steps is None and (train.epochs > 1 or train.rounds > 1):
+    if steps is None and train.epochs > 1:
         return 1
     return None
 
@@ -56,7 +60,8 @@ def blind_pruner(pruner: str, params: dict[str, Any], train: TrainConfig) -> str
             )
         return None  # max_steps without eval_every_steps: epoch ends may fall before it (data-dependent)
     warmup = params.get("n_warmup_steps", 0)
-    if every is not None and steps is not None and isinstance(warmup, int) and warmup > last:
+    exact = every is not None and steps is not None and train.rounds == 1
+    if exact and isinstance(warmup, int) and warmup > last:
         return (
             f"the {pruner!r} pruner's n_warmup_steps {warmup} is past the last score before the end "
             f"(step {last} of {steps}): it can stop nothing; lower n_warmup_steps to at most {last}"

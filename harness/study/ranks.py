@@ -5,6 +5,9 @@ writes ``runs/<study>/`` (and the CLI the report). For each trial it broadcasts 
 to the other ranks, which train the same trial with it: the Trainer's DDP shards the data, the loss
 gathers negatives across ranks (``harness.loss.distributed``). After each intermediate evaluation
 (on rank 0 only) rank 0 broadcasts whether Optuna pruned, so every rank stops at the same step.
+Before each study it runs (a ``[tuning]`` study runs one search per arm, then the confirmation) rank 0
+broadcasts the experiment its pipeline prepares, and the other ranks prepare the same one, so every
+rank shards the same rows (a tuning search's leakage check differs from the confirmation's).
 This is the idea of optuna-integration's ``TorchDistributedTrial`` without its per-call
 collectives: the other ranks never touch the trial, they only need its config and the prune flag.
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +31,7 @@ import optuna
 from harness.config import TrainConfig
 from harness.results import RunRecord
 
-FIT, PRUNE, STOP = "fit", "prune", "stop"
+PREPARE, FIT, PRUNE, STOP = "prepare", "fit", "prune", "stop"
 
 
 def launched() -> bool:
@@ -112,6 +116,12 @@ class RankZeroPipeline:
     def in_domain_tasks(self, tasks: list[str]) -> None:
         self.pipeline.in_domain_tasks = tasks
 
+    def prepare(self) -> None:
+        """Broadcasts the experiment the pipeline prepares (None where it has none), then prepares."""
+        experiment = getattr(self.pipeline, "experiment", None)
+        _broadcast((PREPARE, experiment.model_dump(mode="json") if experiment is not None else None))
+        self.pipeline.prepare()
+
     def fit(self, config: TrainConfig, report: Any, **kwargs: Any) -> tuple[Any, RunRecord]:
         """Broadcasts ``config``, then fits; ``kwargs`` (a TensorBoard ``logging_dir``) stay on rank 0."""
         _broadcast((FIT, config.model_dump(mode="json")))
@@ -127,22 +137,36 @@ class RankZeroPipeline:
         return self.pipeline.fit(config, report_to_all, **kwargs)
 
 
-def follow(pipeline: Any) -> int:
-    """The other ranks' side: trains each trial rank 0 broadcasts, until it says stop.
+def follow(pipeline: Any, rebuild: Callable[[Any], Any] | None = None) -> int:
+    """The other ranks' side: prepares what rank 0 prepares, trains each trial rank 0 broadcasts, until
+    it says stop.
 
     Evaluation is rank 0's: this rank's ``pipeline.score`` returns a placeholder (NaN) table, so
     the intermediate evaluations inside training cost nothing here.
 
+    Args:
+        pipeline: the pipeline of the experiment as given.
+        rebuild: the pipeline of another experiment (a tuning search's), built when rank 0 prepares
+            one that differs from the current pipeline's; None: ``pipeline`` prepares it all.
+
     Returns:
         How many trials this rank trained.
     """
-    pipeline.prepare()
-    pipeline.score = _placeholder_score
+    from harness.config import Experiment
+
     trained = 0
     while True:
         kind, payload = _broadcast(None)
         if kind == STOP:
             return trained
+        if kind == PREPARE:
+            if payload is not None and rebuild is not None:
+                experiment = Experiment.model_validate(payload)
+                if experiment != getattr(pipeline, "experiment", None):
+                    pipeline = rebuild(experiment)
+            pipeline.prepare()
+            pipeline.score = _placeholder_score
+            continue
         if kind != FIT:
             raise RuntimeError(f"rank {rank()}: expected a trial from rank 0, got {kind!r}")
         config = TrainConfig.model_validate(payload)

@@ -217,6 +217,7 @@ def worker_tuning(experiment: Experiment, runs_dir: Path, storage: str | None) -
     name = experiment.study.name
     path = runs_dir / name / TUNING_FILE
     record = read_record(path, TuningRecord) if path.exists() else None
+    storage = storage or experiment.study.storage
     if record is None and storage is not None:
         record = _storage_tuning(experiment, storage, runs_dir / name)
     if record is None:
@@ -233,8 +234,9 @@ def worker_tuning(experiment: Experiment, runs_dir: Path, storage: str | None) -
 
 
 def _storage_tuning(experiment: Experiment, storage: str, folder: Path) -> TuningRecord | None:
-    """Every tuned arm's search as the shared storage holds it; None where one is missing."""
-    arms = []
+    """Every tuned arm's search as the shared storage holds it (an arm not searched yet: no trials);
+    None where it holds none of them."""
+    arms, found = [], False
     for arm in tuned_arms(experiment):
         try:
             study = optuna.load_study(
@@ -242,9 +244,11 @@ def _storage_tuning(experiment: Experiment, storage: str, folder: Path) -> Tunin
                 storage=make_storage(storage, folder),
             )
         except KeyError:
-            return None
+            arms.append(tuned_arm(experiment, arm, []))
+            continue
+        found = True
         arms.append(tuned_arm(experiment, arm, study.get_trials(deepcopy=False)))
-    return tuning_record(experiment, arms)
+    return tuning_record(experiment, arms) if found else None
 
 
 def read_tuning(report_dir: Path) -> TuningRecord | None:
