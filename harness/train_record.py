@@ -1,7 +1,9 @@
 """What a training run records: ``RunRecorder``, the ``TrainerCallback`` that ``train()`` attaches.
 
 It keeps the loss curve, the loss's mask diagnostics per logging step and the step times, scores the
-objective every ``eval_every_steps`` (or each epoch) and reports it for pruning; ``StepBar`` is the
+objective every ``eval_every_steps`` (or each epoch) and reports it for pruning, never at the last step
+(the caller scores the trained model there, and a pruner told of that step could only mark a fully
+trained trial pruned); ``StepBar`` is the
 terminal's step bar without log dicts; ``peak_memory_mb`` is the run's peak memory.
 """
 
@@ -64,7 +66,8 @@ class RunRecorder(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
         self.step_seconds.append(time.perf_counter() - self._step_start)
         self.steps = state.global_step
-        if self.eval_every_steps and state.global_step % self.eval_every_steps == 0:
+        last = state.global_step >= state.max_steps  # the caller scores the trained model
+        if self.eval_every_steps and state.global_step % self.eval_every_steps == 0 and not last:
             self._evaluate(model, state.global_step, control)
         return control
 

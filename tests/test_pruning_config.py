@@ -26,7 +26,7 @@ def test_the_last_score_before_the_end(train, last):
 
 def test_blind_pruners_and_the_default_left_out():
     one_epoch = TrainConfig(epochs=1)
-    assert "sees one score" in blind_pruner("median", {}, one_epoch)
+    assert "sees no score before a 1-epoch trial ends" in blind_pruner("median", {}, one_epoch)
     assert blind_pruner("none", {}, one_epoch) is None
     assert effective_pruner("median", False, {}, one_epoch) == "none"  # the unnamed default: left out
     assert effective_pruner("median", True, {}, one_epoch) == "median"  # named: the checks refuse it

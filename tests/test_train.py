@@ -80,7 +80,7 @@ def test_train_returns_the_model_and_what_it_measured(tmp_path, monkeypatch):
     )
     assert model is student and not torch.allclose(before, model.encode(["item 1"], convert_to_tensor=True))
     assert run.steps == 6 and [s for s, _ in run.loss_curve] == [2, 4, 6]
-    assert reports == [(0.5, 3), (0.5, 6)]
+    assert reports == [(0.5, 3)]  # never at the last step: the caller scores the trained model there
     assert [d.step for d in run.diagnostics] == [2, 4, 6]
     assert all(0 <= d.drop_rate <= 1 and d.step_seconds > 0 for d in run.diagnostics)
     assert run.train_seconds > 0 and run.peak_memory_mb > 0

@@ -242,7 +242,7 @@ def test_random_matched_to_gist_drops_at_the_margin_it_is_given():
                 "tuning": {"trials": 3, "pruner": "percentile", "space": {"lr": LR}},
             },
             "tuning.pruner",
-            "the 'percentile' pruner sees one score, after the last step of a 1-epoch trial",
+            "the 'percentile' pruner sees no score before a 1-epoch trial ends",
         ),
         (
             {

@@ -1,9 +1,9 @@
 """When an Optuna pruner can act: the intermediate scores a trial reports before its last step.
 
-A trial reports its objective score every ``eval_every_steps`` steps, or at each epoch end but the
-last when that is unset (``harness.train_record``). A pruner that sees no score before a trial's last
-step can stop nothing: it sees none at all (one epoch without ``eval_every_steps``), or only the last
-step's, where it can merely mark a trained trial pruned. A search that names such a pruner would spend
+A trial reports its objective score every ``eval_every_steps`` steps, or at each epoch end when that
+is unset, never at its last step (``harness.train_record``: the trained model is scored as the trial's
+value, and a pruner told of that step could merely mark a fully trained trial pruned). A pruner that
+sees no score before a trial's last step therefore sees none and can stop nothing. A search that names such a pruner would spend
 its whole budget believing it prunes; ``blind_pruner`` says so before the run: the checks in
 ``harness.config.checks`` refuse such a pruner where the experiment names it, and ``effective_pruner``
 leaves the default (median) out there. Trained in ``rounds``, a trial also reports at each round's end
@@ -50,7 +50,7 @@ def blind_pruner(pruner: str, params: dict[str, Any], train: TrainConfig) -> str
     if last is None:
         if every is None and steps is None:
             return (
-                f"the {pruner!r} pruner sees one score, after the last step of a {train.epochs:g}-epoch trial, "
+                f"the {pruner!r} pruner sees no score before a {train.epochs:g}-epoch trial ends "
                 "and can stop nothing: set eval_every_steps (or pruner = 'none')"
             )
         if every is not None and steps is not None:

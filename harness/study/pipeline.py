@@ -54,8 +54,6 @@ class RealPipeline:
         """Every trial's guide; ``prepare`` hands it the training corpus."""
         self.drop_log: Any = None
         """A ``harness.loss.DropLog`` that ``fit`` hands to ``train()`` (``gist-harness drops``)."""
-        self._final_eval: tuple[Any, Any] | None = None
-        """``(model, objective scores)`` when ``fit``'s last intermediate score was at its last step."""
 
     @property
     def data_dir(self) -> Any:
@@ -189,16 +187,9 @@ class RealPipeline:
         """
         student = self.load_student()
         objective = self.experiment.objective
-        self._final_eval = None
-        last: dict[str, Any] = {}
 
         def eval_fn(model: Any) -> float:
-            last["scores"] = self.score(model, objective, progress=False)
-            return objective_value(last["scores"], objective)
-
-        def report_step(value: float, step: int) -> None:
-            last["step"] = step
-            report(value, step)
+            return objective_value(self.score(model, objective, progress=False), objective)
 
         if config.rounds > 1:
             partner = load_partner(self.experiment, config, self.device)
@@ -219,12 +210,10 @@ class RealPipeline:
             student,
             guide,
             eval_fn=eval_fn,
-            report=report_step,
+            report=report,
             drop_log=self.drop_log,
             logging_dir=logging_dir,
         )
-        if "scores" in last and last.get("step") == run.steps:  # scored after the last step: reused
-            self._final_eval = (model, last["scores"])
         update = {"guide_cache_seconds": guide_seconds, "mining": self.mining_record(config)}
         return model, run.model_copy(update=update)
 
@@ -255,18 +244,7 @@ class RealPipeline:
         )
 
     def score(self, model: Any, suite: SuiteRef, *, progress: bool | None = None) -> Any:
-        """Scores ``model`` on ``suite``; a final suite with ``max_seq_len`` truncates the model first.
-
-        The objective suite of a model ``fit`` scored after its last step (``eval_every_steps``
-        dividing the steps) is not scored again: the scores of that intermediate evaluation are returned.
-        """
-        if (
-            self._final_eval is not None
-            and self._final_eval[0] is model
-            and suite == self.experiment.objective
-        ):
-            scores, self._final_eval = self._final_eval[1], None
-            return scores
+        """Scores ``model`` on ``suite``; a final suite with ``max_seq_len`` truncates the model first."""
         from harness.evaluate import evaluate, suite_object
         from harness.models import truncate
 
