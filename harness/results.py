@@ -426,8 +426,8 @@ LOOKS_DIR = "looks"
 class Declaration(_Record):
     """What a study declared it would test, written before its first trial (and again on a change).
 
-    Never overwritten: a change of seeds, arms, contrasts, primary family, alpha or spending rule is a
-    new, numbered declaration that says what changed.
+    Never overwritten: a change of seeds, arms, contrasts, primary family, alpha, spending rule or final
+    suite is a new, numbered declaration that says what changed.
     """
 
     number: int
@@ -452,6 +452,9 @@ class Declaration(_Record):
     """Significance level."""
     alpha_spending: AlphaSpending = "split"
     """How alpha is spent over looks (see :class:`ReportConfig`)."""
+    final_suite: str = Field(default="", exclude_if=lambda suite: suite == "")
+    """The suite the trials are scored on for the report (``[final]``, else the objective), as the
+    manifest names it; empty (and left out of the file) in records written before the field existed."""
     experiment_sha256: str = ""
     """sha256 of the experiment file's text."""
     experiment_toml: str = ""

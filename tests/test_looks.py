@@ -260,3 +260,27 @@ def test_an_unknown_alpha_spending_rule_is_a_one_line_error(tmp_path: Path):
     assert all("\n" not in e for e in errors)
     with pytest.raises(ValueError, match="choose one of split"):
         spent_alpha(0.05, "pocock", 2)
+
+
+def test_a_declaration_names_its_final_suite_and_an_older_one_without_it_is_no_change():
+    from harness.study.artifacts import declaration_of
+
+    exp, manifest = study([0])
+    now = declaration_of(exp, manifest.experiment_toml, None)
+    assert now.final_suite == "offline-sts" and "final_suite" in now.model_dump_json()
+    older = now.model_copy(update={"final_suite": ""})  # written before the field existed
+    assert declaration_of(exp, manifest.experiment_toml, older).changed == []
+    other = now.model_copy(update={"final_suite": "offline-all@256"})
+    assert declaration_of(exp, manifest.experiment_toml, other).changed == [
+        "final_suite: offline-all@256 -> offline-sts"
+    ]
+    assert "final_suite" not in older.model_dump_json()  # an older record reads and writes as before
+
+
+def test_rerun_changed_without_from_report_is_a_one_line_error(tmp_path: Path, capsys):
+    from harness.cli import main
+
+    assert main(["run", str(tmp_path / "exp.toml"), "--rerun-changed"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --rerun-changed: only with --from-report REPORT_DIR (it says which kept trials run again)\n"
+    )

@@ -209,3 +209,54 @@ def test_a_study_stopped_mid_trial_restores_and_runs_only_what_it_lacks(tmp_path
         ("none", 1),
     ]
     assert [t.state.name for t in study.trials].count("COMPLETE") == 4
+
+
+def test_a_final_suite_changed_before_a_look_reruns_every_trial_and_is_declared(report: Path, tmp_path: Path):
+    """``--rerun-changed``: an amendment (the final suite shrunk to fit the study's time) keeps the old
+    trials as FAIL with the reason, runs every arm and seed again, scores the untrained student again,
+    and is a new declaration saying what changed."""
+    runs = tmp_path / "runs"
+    lite = experiment(
+        "fake", final={"suite": "offline-lite"}, ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS}
+    )
+    assert restore_study(lite, report, runs / "fake", None, rerun_changed=True, experiment_toml="x") == 2
+    restored = load_study_dir(runs / "fake")
+    assert [t.trial.state for t in restored.trials] == ["FAIL", "FAIL"]
+    assert all(t.scores is None for t in restored.trials) and restored.untrained is None
+    assert restored.trials[0].trial.error == (
+        "scored on offline-sts; the experiment now scores offline-lite: re-queued (--rerun-changed)"
+    )
+    assert restored.manifest.final_suite == "offline-lite"
+    first, second = restored.declarations
+    assert second.number == 2 and second.final_suite == "offline-lite"
+    assert second.changed == ["final_suite: offline-sts -> offline-lite"] and second.experiment_toml == "x"
+
+    pipeline = FakePipeline()
+    study = _run(runs, lite, pipeline)
+    assert sorted(c["strategy"] for c in pipeline.fits) == ["gist", "none"]
+    assert [(t.number, t.state.name) for t in study.trials] == [
+        (0, "FAIL"), (1, "FAIL"), (2, "COMPLETE"), (3, "COMPLETE")
+    ]  # fmt: skip
+    after = load_study_dir(runs / "fake")
+    assert len(after.declarations) == 2  # the run declared nothing more: the restore recorded the change
+    assert after.untrained is not None and after.untrained.suite == "offline-lite"
+    assert {t.scores.suite for t in after.trials if t.scores is not None} == {"offline-lite"}
+
+
+def test_a_changed_training_setting_reruns_only_what_it_changes(report: Path, tmp_path: Path):
+    changed = experiment(
+        "fake",
+        train={"batch_size": 8, "max_steps": 3, "eval_every_steps": 1},
+        ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS},
+    )
+    with pytest.raises(
+        UserError, match=r"trained with batch_size = 4.*\(--rerun-changed runs such trials again\)"
+    ):
+        restore_study(changed, report, tmp_path / "runs" / "fake", None)
+    restore_study(changed, report, tmp_path / "runs" / "fake", None, rerun_changed=True)
+    restored = load_study_dir(tmp_path / "runs" / "fake")
+    assert len(restored.declarations) == 1  # the declared fields are unchanged
+    assert restored.untrained is not None  # the final suite is the same: its scores stand
+    pipeline = FakePipeline()
+    _run(tmp_path / "runs", changed, pipeline)
+    assert sorted(c["strategy"] for c in pipeline.fits) == ["gist", "none"]

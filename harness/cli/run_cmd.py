@@ -51,6 +51,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "lacks runs, e.g. seeds added to EXPERIMENT since; refused if the experiment would train a kept "
         "trial differently",
     )
+    parser.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="with --from-report: run again (instead of refusing) the kept trials the experiment would "
+        "train or score differently (another [train] setting for their arm, another [final] suite); they "
+        "stay in the record as FAIL with the reason, and a changed final suite is a new declaration",
+    )
     parser.set_defaults(func=run)
 
 
@@ -110,6 +117,10 @@ def launch(nproc: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rerun_changed and args.from_report is None:
+        raise UserError(
+            "--rerun-changed: only with --from-report REPORT_DIR (it says which kept trials run again)"
+        )
     experiment = load_experiment(args.experiment)
     if wants_launch(args):
         return launch(args.nproc)
@@ -283,6 +294,8 @@ def restore_from_report(experiment: Experiment, args: argparse.Namespace, manife
         args.runs_dir / experiment.study.name,
         args.storage,
         data_checksums=manifest.data_checksums,
+        rerun_changed=args.rerun_changed,
+        experiment_toml=manifest.experiment_toml,
     )
     print(f"restored {restored} trials of {experiment.study.name} from {args.from_report}", file=sys.stderr)
 

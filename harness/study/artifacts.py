@@ -174,8 +174,11 @@ class RunFolder:
         return declaration
 
 
-DECLARED_FIELDS = ("seeds", "arms", "contrasts", "primary", "primary_on", "alpha", "alpha_spending")
-"""The fields whose change makes a new declaration (the experiment's hash alone does not)."""
+DECLARED_FIELDS = (
+    "seeds", "arms", "contrasts", "primary", "primary_on", "alpha", "alpha_spending", "final_suite"
+)  # fmt: skip
+"""The fields whose change makes a new declaration (the experiment's hash alone does not). A declaration
+written before ``final_suite`` existed has none to compare: it does not count as changed there."""
 
 
 def declaration_of(experiment: Experiment, experiment_toml: str, last: Declaration | None) -> Declaration:
@@ -197,13 +200,14 @@ def declaration_of(experiment: Experiment, experiment_toml: str, last: Declarati
         "primary_on": list(settings.primary_on),
         "alpha": settings.alpha,
         "alpha_spending": section.alpha_spending if section is not None else "split",
+        "final_suite": (experiment.final or experiment.objective).label,
     }
     changed = []
     if last is not None:
         changed = [
             f"{k}: {getattr(last, k)} -> {fields[k]}"
             for k in DECLARED_FIELDS
-            if getattr(last, k) != fields[k]
+            if getattr(last, k) != fields[k] and (k != "final_suite" or last.final_suite)
         ]
     return Declaration(
         number=(last.number if last else 0) + 1,

@@ -12,7 +12,11 @@ report lacks, e.g. the seeds added to the experiment since, and numbers the new 
 
 The old trials are only carried over when the experiment would train them exactly as recorded (the
 same resolved training configuration for their arm and seed, the same objective and final suite, the
-same data files); anything else is a one-line error and nothing is written. Trained models are not
+same data files); anything else is a one-line error and nothing is written. With ``rerun_changed``
+(``--rerun-changed``) a trial the experiment would train or score differently (another configuration
+for its arm and seed, another final suite) comes back FAIL with the reason, so the run trains its arm
+and seed again, and a changed final suite is a new declaration that says so (the old declarations stay):
+an amendment made before a look, e.g. a study shrunk to fit its time, is recorded, not hidden. Trained models are not
 part of a report: restored trials have no ``model/`` folder. The report's declarations and looks
 (:mod:`harness.report.looks`) come back too, so seeds added since are a new declaration and the next
 report a new look.
@@ -50,6 +54,7 @@ from harness.results import (
     write_new_record,
     write_record,
 )
+from harness.study.artifacts import declaration_of
 from harness.study.runner import study_identity
 from harness.study.storage import make_storage, resolve_url
 from harness.study.trial import param_distributions, trained_arms
@@ -65,6 +70,8 @@ def restore_study(
     storage: str | None,
     *,
     data_checksums: dict[str, str] | None = None,
+    rerun_changed: bool = False,
+    experiment_toml: str = "",
 ) -> int:
     """Writes ``study_dir`` and its Optuna study from the report in ``report_dir``.
 
@@ -75,6 +82,9 @@ def restore_study(
         storage: the Optuna storage URL (None: SQLite in ``study_dir``); the study must not exist there.
         data_checksums: sha256 of the data files this run reads; a file the report's run read with
             another checksum is an error.
+        rerun_changed: re-queue (restore as FAIL) the trials the experiment would train or score
+            differently, instead of refusing the restore.
+        experiment_toml: the experiment file's text, for the declaration of a changed final suite.
 
     Returns:
         The number of trials restored.
@@ -89,13 +99,13 @@ def restore_study(
             "and results.csv)"
         )
     results = _started_only(load_report_dir(report_dir).results)
-    _check_report(experiment, report_dir, results, data_checksums or {})
+    requeue = _check_report(experiment, report_dir, results, data_checksums or {}, rerun_changed)
     if (study_dir / "manifest.json").exists() or any(study_dir.glob("trial-*")):
         raise UserError(
             f"--from-report: {study_dir} already holds a study; resume it without --from-report, "
             "or move it away first"
         )
-    frozen = _frozen_trials(experiment, report_dir, results)
+    frozen = _frozen_trials(experiment, report_dir, results, requeue)
     explicit = storage or experiment.study.storage
     if explicit and experiment.study.name in optuna.get_all_study_names(
         _storage(experiment, explicit, study_dir)
@@ -110,7 +120,7 @@ def restore_study(
     staging = Path(tempfile.mkdtemp(prefix=f".{study_dir.name}.", dir=study_dir.parent))
     created = False
     try:
-        _write_files(experiment, results, staging)
+        _write_files(experiment, _requeued(experiment, results, requeue, experiment_toml), staging)
         optuna_storage = _storage(experiment, explicit or resolve_url(None, staging), staging)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
@@ -156,22 +166,33 @@ def _started_only(results: StudyResults) -> StudyResults:
     return replace(results, manifest=results.manifest.model_copy(update={"history": history}))
 
 
+RERUN_HINT = " (--rerun-changed runs such trials again)"
+
+
 def _check_report(
     experiment: Experiment,
     report_dir: Path,
     results: StudyResults,
     checksums: dict[str, str],
-) -> None:
+    rerun_changed: bool,
+) -> dict[int, str]:
+    """Refuses a report the experiment cannot go on from; returns the trials to re-queue and why."""
     manifest = results.manifest
     name = experiment.study.name
     if manifest.study != name:
         raise UserError(f"--from-report {report_dir}: a report of study {manifest.study!r}, not of {name!r}")
+    rescore = None
     for field, want in study_identity(experiment).items():
         have = getattr(manifest, field)
-        if have != want:
-            raise UserError(
-                f"--from-report {report_dir}: its {field} is {have!r}; the experiment's is {want!r}"
-            )
+        if have == want:
+            continue
+        if field == "final_suite" and rerun_changed:
+            rescore = f"scored on {have}; the experiment now scores {want}"
+            continue
+        hint = RERUN_HINT if field == "final_suite" else ""
+        raise UserError(
+            f"--from-report {report_dir}: its {field} is {have!r}; the experiment's is {want!r}{hint}"
+        )
     for path, digest in sorted(manifest.data_checksums.items()):
         if path in checksums and checksums[path] != digest:
             raise UserError(
@@ -188,6 +209,7 @@ def _check_report(
             f"--from-report {report_dir}: trials {missing} are in the history or the records, not both"
         )
     arms = trained_arms(experiment)
+    requeue: dict[int, str] = {}
     for t in results.trials:
         record = t.trial
         if record.state != "COMPLETE":
@@ -202,9 +224,47 @@ def _check_report(
                 f"--from-report {report_dir}: trial {record.number}'s seed {record.seed} is not in the "
                 f"experiment's seeds {experiment.ablation.seeds}"
             )
-        change = config_change(experiment, record)
+        change = config_change(experiment, record) or rescore
+        if change and not rerun_changed:
+            raise UserError(f"--from-report {report_dir}: {change}{RERUN_HINT}")
         if change:
-            raise UserError(f"--from-report {report_dir}: {change}")
+            requeue[record.number] = change
+    return requeue
+
+
+def _requeued(
+    experiment: Experiment, results: StudyResults, requeue: dict[int, str], experiment_toml: str
+) -> StudyResults:
+    """``results`` with the re-queued trials FAIL and without their scores; a changed final suite also
+    drops the untrained student's scores (scored again) and adds the declaration that records it."""
+    if not requeue:
+        return results
+    manifest = results.manifest
+    trials = []
+    for t in results.trials:
+        if t.trial.number in requeue:
+            error = f"{requeue[t.trial.number]}: re-queued (--rerun-changed)"
+            record = t.trial.model_copy(update={"state": "FAIL", "value": None, "error": error})
+            t = replace(t, trial=record, scores=None)
+        trials.append(t)
+    history = [
+        h.model_copy(update={"state": "FAIL", "value": None}) if h.number in requeue else h
+        for h in manifest.history
+    ]
+    final_suite = study_identity(experiment)["final_suite"]
+    rescored = manifest.final_suite != final_suite
+    declarations = list(results.declarations)
+    if rescored and declarations:
+        last = declarations[-1]
+        last = last.model_copy(update={"final_suite": last.final_suite or manifest.final_suite})
+        declarations.append(declaration_of(experiment, experiment_toml, last))
+    return replace(
+        results,
+        trials=trials,
+        untrained=None if rescored else results.untrained,
+        declarations=declarations,
+        manifest=manifest.model_copy(update={"history": history, "final_suite": final_suite}),
+    )
 
 
 def config_change(experiment: Experiment, record: TrialRecord) -> str | None:
@@ -236,11 +296,13 @@ def config_change(experiment: Experiment, record: TrialRecord) -> str | None:
     )
 
 
-def _frozen_trials(experiment: Experiment, report_dir: Path, results: StudyResults) -> list[FrozenTrial]:
+def _frozen_trials(
+    experiment: Experiment, report_dir: Path, results: StudyResults, requeue: dict[int, str]
+) -> list[FrozenTrial]:
     """Optuna's trials as the report recorded them, with the experiment's distributions.
 
-    A trial the report shows unfinished (RUNNING, WAITING) comes back FAIL, so the run queues its arm
-    and seed again.
+    A trial the report shows unfinished (RUNNING, WAITING), or one in ``requeue``, comes back FAIL, so
+    the run queues its arm and seed again.
     """
     space = param_distributions(experiment)
     records: dict[int, TrialRecord] = {t.trial.number: t.trial for t in results.trials}
@@ -260,6 +322,9 @@ def _frozen_trials(experiment: Experiment, report_dir: Path, results: StudyResul
         if not state.is_finished():
             state = TrialState.FAIL
             attrs["error"] = f"still {record.state} in {report_dir}; re-queued"
+        elif history.number in requeue:
+            state = TrialState.FAIL
+            attrs["error"] = f"{requeue[history.number]}: re-queued (--rerun-changed)"
         elif record.error is not None:
             attrs["error"] = record.error
         params = dict(history.params)
