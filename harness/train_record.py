@@ -9,6 +9,7 @@ terminal's step bar without log dicts; ``peak_memory_mb`` is the run's peak memo
 
 from __future__ import annotations
 
+import math
 import resource
 import sys
 import time
@@ -55,10 +56,12 @@ class RunRecorder(TrainerCallback):
         self.pruned: BaseException | None = None
         self._start = self._step_start = 0.0
         self._logged_steps = 0
+        self._epochs = 0
         self.steps = 0
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - transformers' signature
         self._start = time.perf_counter()
+        self._epochs = 0
 
     def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001
         self._step_start = time.perf_counter()
@@ -73,7 +76,11 @@ class RunRecorder(TrainerCallback):
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
         # After the last epoch the caller scores the objective anyway: a report there prunes nothing.
-        last = state.global_step >= state.max_steps
+        # Epochs are counted too: a sampler that yields fewer batches than its length ends the last
+        # epoch before max_steps.
+        self._epochs += 1
+        by_epochs = args.max_steps <= 0 and self._epochs >= math.ceil(args.num_train_epochs)
+        last = state.global_step >= state.max_steps or by_epochs
         if not self.eval_every_steps and self.pruned is None and not last:
             self._evaluate(model, state.global_step, control)
         return control

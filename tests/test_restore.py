@@ -260,3 +260,19 @@ def test_a_changed_training_setting_reruns_only_what_it_changes(report: Path, tm
     pipeline = FakePipeline()
     _run(tmp_path / "runs", changed, pipeline)
     assert sorted(c["strategy"] for c in pipeline.fits) == ["gist", "none"]
+
+
+def test_a_changed_final_suite_with_no_complete_trial_still_rescores_and_declares(tmp_path: Path):
+    class StoppedAtOnce(FakePipeline):
+        def fit(self, config, report):
+            raise KeyboardInterrupt  # Ctrl-C in the first trial: nothing COMPLETE to re-queue
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "old-runs", experiment("fake"), StoppedAtOnce())
+    report = write_report(tmp_path / "old-runs" / "fake", tmp_path / "reports" / "fake")
+    assert load_report_dir(report).results.untrained is not None  # scored on offline-sts
+    lite = experiment("fake", final={"suite": "offline-lite"})
+    restore_study(lite, report, tmp_path / "runs" / "fake", None, rerun_changed=True)
+    restored = load_study_dir(tmp_path / "runs" / "fake")
+    assert restored.untrained is None and restored.manifest.final_suite == "offline-lite"
+    assert restored.declarations[-1].changed == ["final_suite: offline-sts -> offline-lite"]

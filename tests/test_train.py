@@ -103,6 +103,25 @@ def test_infonce_needs_no_guide_and_evaluates_each_epoch():
     assert all(d.drop_rate == 0 for d in run.diagnostics)
 
 
+def test_an_epoch_that_ends_short_of_max_steps_is_still_the_last_one_reported():
+    """A batch sampler that yields fewer batches than its length (no_duplicates running out) ends the
+    last epoch before the Trainer's max_steps: that epoch's score is the trial's value, never reported."""
+    from types import SimpleNamespace
+
+    from harness.train_record import RunRecorder
+
+    reports: list[int] = []
+    recorder = RunRecorder(
+        eval_fn=lambda m: 0.5, report=lambda v, step: reports.append(step), eval_every_steps=None
+    )
+    args = SimpleNamespace(max_steps=-1, num_train_epochs=2)
+    control = SimpleNamespace(should_training_stop=False)
+    recorder.on_train_begin(args, None, control)
+    for step in (3, 6):  # each epoch one step short of the 4 its length promised
+        recorder.on_epoch_end(args, SimpleNamespace(global_step=step, max_steps=8), control, model=None)
+    assert reports == [3]
+
+
 def test_a_pruned_run_stops_the_trainer_and_raises_trial_pruned():
     steps: list[int] = []
 

@@ -237,9 +237,11 @@ def _requeued(
 ) -> StudyResults:
     """``results`` with the re-queued trials FAIL and without their scores; a changed final suite also
     drops the untrained student's scores (scored again) and adds the declaration that records it."""
-    if not requeue:
-        return results
     manifest = results.manifest
+    final_suite = study_identity(experiment)["final_suite"]
+    rescored = manifest.final_suite != final_suite  # also with nothing COMPLETE to re-queue
+    if not requeue and not rescored:
+        return results
     trials = []
     for t in results.trials:
         if t.trial.number in requeue:
@@ -251,8 +253,6 @@ def _requeued(
         h.model_copy(update={"state": "FAIL", "value": None}) if h.number in requeue else h
         for h in manifest.history
     ]
-    final_suite = study_identity(experiment)["final_suite"]
-    rescored = manifest.final_suite != final_suite
     declarations = list(results.declarations)
     if rescored and declarations:
         last = declarations[-1]
