@@ -522,6 +522,48 @@ def test_an_interim_record_written_during_the_tuning_stage_continues_it(tmp_path
     assert len(done.declarations) == 1
 
 
+def test_run_keeps_an_interim_record_after_every_trial(tmp_path, monkeypatch):
+    """``run --interim DIR``: a stint cut off mid-tuning (Ctrl-C here) has already left the record of
+    every finished trial, with nothing to run by hand; the next stint continues from it."""
+    import tomli_w
+
+    from harness.cli import main
+    from harness.report.inputs import load_report_dir
+    from harness.report.interim import is_interim_dir
+    from harness.study import pipeline as pipeline_module
+
+    made: list[PeakedPipeline] = []
+
+    class Fake(PeakedPipeline):
+        def __init__(self, experiment, **_):
+            super().__init__()
+            made.append(self)
+
+        def fit(self, config, report):
+            if stop_after is not None and sum(len(p.fits) for p in made) >= stop_after:
+                raise KeyboardInterrupt
+            return super().fit(config, report)
+
+    monkeypatch.setattr(pipeline_module, "RealPipeline", Fake)
+    monkeypatch.setattr("harness.study.runner.check_models", lambda experiment: None)
+    monkeypatch.setattr("harness.study.environment.data_checksums", lambda *a, **k: {})
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "tuned.toml"
+    path.write_bytes(tomli_w.dumps(document()).encode())
+    run = ["run", str(path), "--no-progress", "--no-report", "--interim", "kept"]
+    stop_after = 8  # infonce's 6 tuning trials, then 2 of gist's
+    assert main([*run, "--runs-dir", "runs"]) != 0
+    readme = (tmp_path / "kept" / "tuned" / "README.md").read_text()
+    assert "`infonce` 6 of 6" in readme and "`gist` 2 of 6" in readme and "0.6" not in readme
+
+    made.clear()
+    stop_after = 4 + 3  # gist's last 4 tuning trials, then 3 confirmation trials
+    assert main([*run, "--runs-dir", "fresh", "--from-report", "kept/tuned"]) != 0
+    assert is_interim_dir(tmp_path / "kept" / "tuned")  # rewritten after each confirmation trial too
+    record = load_report_dir(tmp_path / "kept" / "tuned").results
+    assert [t.trial.state for t in record.trials if t.trial.state == "COMPLETE"] == ["COMPLETE"] * 3
+
+
 def test_drops_trains_a_tuned_arm_at_its_chosen_setting(tmp_path):
     from harness.cli.drops_cmd import tuned
     from harness.errors import UserError

@@ -38,22 +38,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    target, n = write_interim(args.study_dir, args.out)
+    print(f"interim record of {target.name} ({n} trial{'s' * (n != 1)}, no look): {target}")
+    return 0
+
+
+def write_interim(study_dir: Path, out: Path) -> tuple[Path, int]:
+    """Writes the interim record of the study in ``study_dir`` to ``out/<study>/``; returns that folder
+    and the number of (confirmation) trials it holds. Shared with ``run --interim``.
+
+    Raises:
+        UserError: ``study_dir`` is a report, has no started trial, or the target is not an interim record.
+    """
     from harness.report.inputs import is_report_dir
     from harness.report.interim import interim_files, is_interim_dir
     from harness.results import load_study_dir
 
-    if is_report_dir(args.study_dir):
-        raise UserError(f"{args.study_dir}: a report or interim record, not a run folder runs/<study>/")
-    results = load_study_dir(args.study_dir)
+    if is_report_dir(study_dir):
+        raise UserError(f"{study_dir}: a report or interim record, not a run folder runs/<study>/")
+    results = load_study_dir(study_dir)
     if not results.trials and not (results.tuning and any(a.trials for a in results.tuning.arms)):
-        raise UserError(f"{args.study_dir}: no trial has started yet; there is nothing to record")
-    target = args.out / results.manifest.study
+        raise UserError(f"{study_dir}: no trial has started yet; there is nothing to record")
+    target = out / results.manifest.study
     if target.exists() and any(target.iterdir()) and not is_interim_dir(target):
         raise UserError(f"{target}: exists and is not an interim record; choose another --out")
     replace_folder(target, interim_files(results, datetime.now(timezone.utc)))
-    n = len(results.trials)
-    print(f"interim record of {results.manifest.study} ({n} trial{'s' * (n != 1)}, no look): {target}")
-    return 0
+    return target, len(results.trials)
 
 
 def replace_folder(target: Path, files: dict[str, bytes]) -> None:

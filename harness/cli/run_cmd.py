@@ -52,6 +52,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "trial differently",
     )
     parser.add_argument(
+        "--interim",
+        type=Path,
+        metavar="DIR",
+        help="after every finished trial (tuning trials too) write the study's interim record to "
+        "DIR/<study>/, as gist-harness interim does (no look): a stint cut off mid-study leaves its latest "
+        "record there, to commit and continue from with --from-report",
+    )
+    parser.add_argument(
         "--rerun-changed",
         action="store_true",
         help="with --from-report: run again (instead of refusing) the kept trials the experiment would "
@@ -215,6 +223,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace, *, worker: 
         progress=progress,
         wait_s=getattr(args, "wait", 60.0),
         manifest=manifest,
+        callbacks=[lambda *_: keep_interim(args, experiment.study.name)],
     )
     if ranks.launched():
         ranks.run_on_ranks(experiment, pipeline, **options)
@@ -278,10 +287,25 @@ def tuned_experiment(
         progress=progress,
         manifest=manifest,
         stop_on_failure=ranks.launched(),
+        after_trial=lambda: keep_interim(args, experiment.study.name),
     )
     tuned = with_tuned(experiment, record.chosen)
     check_confirmation(tuned, args.runs_dir)
     return tuned
+
+
+def keep_interim(args: argparse.Namespace, study: str) -> None:
+    """``--interim DIR``: the study's interim record, rewritten after a trial; a failure is reported, and
+    the study goes on."""
+    out = getattr(args, "interim", None)
+    if out is None:
+        return
+    from harness.cli.interim_cmd import write_interim
+
+    try:
+        write_interim(args.runs_dir / study, out)
+    except (UserError, OSError) as exc:
+        print(f"warning: --interim {out}: not written ({exc}); the study goes on", file=sys.stderr)
 
 
 def restore_from_report(experiment: Experiment, args: argparse.Namespace, manifest: StudyManifest) -> None:

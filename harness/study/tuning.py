@@ -51,11 +51,13 @@ def run_tuning(
     manifest: StudyManifest | None = None,
     log: Callable[[str], None] | None = None,
     stop_on_failure: bool = False,
+    after_trial: Callable[[], None] | None = None,
 ) -> TuningRecord:
     """Runs or resumes each tuned arm's search and returns the record with every arm's chosen setting.
 
     ``stop_on_failure`` (several processes: ``harness.study.ranks``) ends the run at a failed tuning trial
-    instead of going on to the next; the same command resumes it.
+    instead of going on to the next; the same command resumes it. ``after_trial`` is called after every
+    tuning trial, once ``tuning.json`` holds it (``run --interim``).
 
     Raises:
         UserError: an arm none of whose tuning trials completed (all pruned or failed).
@@ -72,6 +74,8 @@ def run_tuning(
             trials = study.get_trials(deepcopy=False)
             now = tuned_arm(experiment, arm, trials)
             write_record(folder / TUNING_FILE, tuning_record(experiment, [*arms, now]))
+            if after_trial is not None:
+                after_trial()
             if sum(t.state == TrialState.FAIL for t in trials) >= budget:
                 study.stop()  # failed trials do not count against the budget: without this, no end
 
