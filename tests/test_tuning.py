@@ -464,15 +464,15 @@ def test_a_tuned_study_stopped_in_its_confirmation_continues_from_an_interim_rec
     assert done.tuning is not None and done.tuning.chosen == record.chosen
 
 
-def test_an_interim_record_written_during_the_tuning_stage_continues_it(tmp_path, monkeypatch):
-    """A stint that ends mid-tuning: the record keeps the finished tuning trials (no score shown), and
-    the next stint, on a fresh machine, runs only the tuning trials that are left, then the rest."""
+def _stoppable_cli_study(tmp_path, monkeypatch):
+    """``tuned.toml`` for ``main(["run", ...])`` on fake pipelines that raise KeyboardInterrupt (Ctrl-C)
+    once ``stop["after"]`` fits have run in all; returns the path, the pipelines made and ``stop``."""
     import tomli_w
 
-    from harness.cli import main
     from harness.study import pipeline as pipeline_module
 
     made: list[PeakedPipeline] = []
+    stop: dict[str, int | None] = {"after": None}
 
     class Fake(PeakedPipeline):
         def __init__(self, experiment, **_):
@@ -480,7 +480,7 @@ def test_an_interim_record_written_during_the_tuning_stage_continues_it(tmp_path
             made.append(self)
 
         def fit(self, config, report):
-            if stop_after is not None and sum(len(p.fits) for p in made) >= stop_after:
+            if stop["after"] is not None and sum(len(p.fits) for p in made) >= stop["after"]:
                 raise KeyboardInterrupt
             return super().fit(config, report)
 
@@ -490,14 +490,23 @@ def test_an_interim_record_written_during_the_tuning_stage_continues_it(tmp_path
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "tuned.toml"
     path.write_bytes(tomli_w.dumps(document()).encode())
-    stop_after = 8  # infonce's 6 tuning trials, then 2 of gist's
+    return path, made, stop
+
+
+def test_an_interim_record_written_during_the_tuning_stage_continues_it(tmp_path, monkeypatch):
+    """A stint that ends mid-tuning: the record keeps the finished tuning trials (no score shown), and
+    the next stint, on a fresh machine, runs only the tuning trials that are left, then the rest."""
+    from harness.cli import main
+
+    path, made, stop = _stoppable_cli_study(tmp_path, monkeypatch)
+    stop["after"] = 8  # infonce's 6 tuning trials, then 2 of gist's
     assert main(["run", str(path), "--runs-dir", "runs", "--no-progress", "--no-report"]) != 0  # stopped
     assert main(["interim", "runs/tuned", "--out", "interim"]) == 0
     readme = (tmp_path / "interim" / "tuned" / "README.md").read_text()
     assert "`infonce` 6 of 6" in readme and "`gist` 2 of 6" in readme and "0.6" not in readme
 
     made.clear()
-    stop_after = None
+    stop["after"] = None
     assert (
         main(
             [
@@ -525,39 +534,19 @@ def test_an_interim_record_written_during_the_tuning_stage_continues_it(tmp_path
 def test_run_keeps_an_interim_record_after_every_trial(tmp_path, monkeypatch):
     """``run --interim DIR``: a stint cut off mid-tuning (Ctrl-C here) has already left the record of
     every finished trial, with nothing to run by hand; the next stint continues from it."""
-    import tomli_w
-
     from harness.cli import main
     from harness.report.inputs import load_report_dir
     from harness.report.interim import is_interim_dir
-    from harness.study import pipeline as pipeline_module
 
-    made: list[PeakedPipeline] = []
-
-    class Fake(PeakedPipeline):
-        def __init__(self, experiment, **_):
-            super().__init__()
-            made.append(self)
-
-        def fit(self, config, report):
-            if stop_after is not None and sum(len(p.fits) for p in made) >= stop_after:
-                raise KeyboardInterrupt
-            return super().fit(config, report)
-
-    monkeypatch.setattr(pipeline_module, "RealPipeline", Fake)
-    monkeypatch.setattr("harness.study.runner.check_models", lambda experiment: None)
-    monkeypatch.setattr("harness.study.environment.data_checksums", lambda *a, **k: {})
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "tuned.toml"
-    path.write_bytes(tomli_w.dumps(document()).encode())
+    path, made, stop = _stoppable_cli_study(tmp_path, monkeypatch)
     run = ["run", str(path), "--no-progress", "--no-report", "--interim", "kept"]
-    stop_after = 8  # infonce's 6 tuning trials, then 2 of gist's
+    stop["after"] = 8  # infonce's 6 tuning trials, then 2 of gist's
     assert main([*run, "--runs-dir", "runs"]) != 0
     readme = (tmp_path / "kept" / "tuned" / "README.md").read_text()
     assert "`infonce` 6 of 6" in readme and "`gist` 2 of 6" in readme and "0.6" not in readme
 
     made.clear()
-    stop_after = 4 + 3  # gist's last 4 tuning trials, then 3 confirmation trials
+    stop["after"] = 4 + 3  # gist's last 4 tuning trials, then 3 confirmation trials
     assert main([*run, "--runs-dir", "fresh", "--from-report", "kept/tuned"]) != 0
     assert is_interim_dir(tmp_path / "kept" / "tuned")  # rewritten after each confirmation trial too
     record = load_report_dir(tmp_path / "kept" / "tuned").results
