@@ -91,8 +91,7 @@ def tuned_study():
 
 def run_tuned(out: Path, storage: str, fits: list) -> None:
     """What ``gist-harness run --nproc`` does with a ``[tuning]`` study, on fakes."""
-    from harness.config.tuning import with_tuned
-    from harness.study.tuning import run_tuning
+    from harness.study.tuning import tune
 
     exp = tuned_study()
 
@@ -105,8 +104,7 @@ def run_tuned(out: Path, storage: str, fits: list) -> None:
         ranks.follow(build(exp), rebuild=build)
         return
     options = {"runs_dir": out / "runs", "storage": storage, "progress": False}
-    record = run_tuning(exp, lambda sub: ranks.RankZeroPipeline(build(sub)), stop_on_failure=True, **options)
-    ranks.run_on_ranks(with_tuned(exp, record.chosen), build(exp), **options)
+    ranks.run_on_ranks(tune(exp, build, **options), build(exp), **options)
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
 from harness.config import Experiment, load_experiment
 from harness.errors import UserError
@@ -251,16 +250,8 @@ def tuned_experiment(
     confirmation's trials (``harness.study.ranks``).
     """
     from harness.config.tuning import tuned_arms, with_tuned
-    from harness.study import ranks
     from harness.study.pipeline import RealPipeline
-    from harness.study.tuning import (
-        check_confirmation,
-        read_tuning,
-        restore_tuning,
-        run_tuning,
-        start_study,
-        worker_tuning,
-    )
+    from harness.study.tuning import read_tuning, restore_tuning, start_study, tune, worker_tuning
 
     if worker:
         return with_tuned(experiment, worker_tuning(experiment, args.runs_dir, args.storage).chosen)
@@ -274,24 +265,15 @@ def tuned_experiment(
         if record is not None:
             restored = restore_tuning(experiment, record, args.runs_dir, args.storage)
             print(f"restored {restored} tuning trials of {experiment.study.name}", file=sys.stderr)
-
-    def make_pipeline(sub: Experiment) -> Any:
-        pipeline = RealPipeline(sub, data_dir=args.data_dir, device=device, progress=progress)
-        return ranks.RankZeroPipeline(pipeline) if ranks.launched() else pipeline
-
-    record = run_tuning(
+    return tune(
         experiment,
-        make_pipeline,
+        lambda sub: RealPipeline(sub, data_dir=args.data_dir, device=device, progress=progress),
         runs_dir=args.runs_dir,
         storage=args.storage,
         progress=progress,
         manifest=manifest,
-        stop_on_failure=ranks.launched(),
         after_trial=lambda: keep_interim(args, experiment.study.name),
     )
-    tuned = with_tuned(experiment, record.chosen)
-    check_confirmation(tuned, args.runs_dir)
-    return tuned
 
 
 def keep_interim(args: argparse.Namespace, study: str) -> None:

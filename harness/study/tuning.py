@@ -96,6 +96,44 @@ def run_tuning(
     return tuning_record(experiment, arms)
 
 
+def tune(
+    experiment: Experiment,
+    build: Callable[[Experiment], Pipeline],
+    *,
+    runs_dir: Path,
+    storage: str | None = None,
+    progress: bool = True,
+    manifest: StudyManifest | None = None,
+    after_trial: Callable[[], None] | None = None,
+) -> Experiment:
+    """``experiment`` at each tuned arm's chosen setting, its searches run (or resumed) first with
+    pipelines from ``build``; the confirmation trials already run are checked against the choice.
+
+    On several processes (rank 0; the other ranks follow, ``harness.study.ranks``) each tuning trial is
+    broadcast to the other ranks, and a failed one ends the run, which the same command resumes.
+    """
+    from harness.config.tuning import with_tuned
+    from harness.study import ranks
+
+    def make_pipeline(sub: Experiment) -> Pipeline:
+        pipeline = build(sub)
+        return ranks.RankZeroPipeline(pipeline) if ranks.launched() else pipeline
+
+    record = run_tuning(
+        experiment,
+        make_pipeline,
+        runs_dir=runs_dir,
+        storage=storage,
+        progress=progress,
+        manifest=manifest,
+        stop_on_failure=ranks.launched(),
+        after_trial=after_trial,
+    )
+    tuned = with_tuned(experiment, record.chosen)
+    check_confirmation(tuned, runs_dir)
+    return tuned
+
+
 def _check_searched(one: TunedArm, budget: int) -> None:
     """A one-line error for an arm whose search stopped on failures or chose nothing."""
     failed = [t for t in one.trials if t.state == "FAIL"]
