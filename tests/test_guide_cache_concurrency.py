@@ -13,7 +13,6 @@ import struct
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +32,20 @@ REPO = Path(__file__).resolve().parents[1]
 # "filling" (the fill-and-save lock of ``NeuralGuide.warm``).
 FILLER = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
     import numpy as np, torch
     from harness.guide_cache import GuideCache
 
-    path, mode, texts, go = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), float(sys.argv[4])
+    path, mode, texts, ready = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 
     def embed(batch):
         time.sleep(0.02)  # a slow guide: the two fills overlap
         return torch.from_numpy(np.array([[len(t), t.count("a"), 1.0, sum(map(ord, t)) % 97] for t in batch],
                                          dtype=np.float32))
 
-    while time.time() < go:  # start both processes at the same moment
+    open(os.path.join(ready, str(os.getpid())), "w").close()
+    deadline = time.time() + 60  # a sibling that died before it was ready fails the test, never hangs it
+    while len(os.listdir(ready)) < 2 and time.time() < deadline:  # both fills start together
         time.sleep(0.005)
     cache = GuideCache(path, dimension=4)
     if mode == "filling":
@@ -62,9 +63,9 @@ def vector(text: str) -> list[float]:
     return [float(len(text)), float(text.count("a")), 1.0, float(sum(map(ord, text)) % 97)]
 
 
-def start_filler(path: Path, mode: str, texts: list[str], go: float) -> subprocess.Popen:
+def start_filler(path: Path, mode: str, texts: list[str], ready: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", FILLER, str(path), mode, json.dumps(texts), str(go)],
+        [sys.executable, "-c", FILLER, str(path), mode, json.dumps(texts), str(ready)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -84,8 +85,9 @@ def test_two_processes_filling_one_cache_keep_every_row(tmp_path, mode):
     shared = [f"a shared text {i}" for i in range(40)]
     first = [f"first process text {i}" for i in range(80)] + shared
     second = [f"second process text {i}" for i in range(80)] + shared
-    go = time.time() + 4.0  # both interpreters have imported torch by then
-    processes = [start_filler(path, mode, first, go), start_filler(path, mode, second, go)]
+    ready = tmp_path / "ready"  # each filler marks itself ready here, then waits for the other
+    ready.mkdir()
+    processes = [start_filler(path, mode, first, ready), start_filler(path, mode, second, ready)]
     added = [finish(p) for p in processes]
     cache = GuideCache(path, dimension=4)
     everything = sorted(set(first + second))
