@@ -58,6 +58,9 @@ class CodeProvenance(_Record):
     """When it was taken (UTC)."""
     command: str = ""
     """The command line of the process (sessions only)."""
+    hardware: dict[str, str] = Field(default_factory=dict, exclude_if=lambda info: not info)
+    """The machine it ran on (``harness.study.environment.hardware``: CPU model and count, memory, GPU);
+    empty in records written before it was kept."""
 
 
 class TrialRecord(_Record):

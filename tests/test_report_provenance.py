@@ -116,3 +116,30 @@ def test_wall_time_of_a_study_run_in_two_sessions_leaves_out_the_gap():
     # One session (or none recorded): creation to the last trial's end, as before.
     single = StudyResults(manifest=manifest.model_copy(update={"sessions": sessions[:1]}), trials=trials[:2])
     assert wall_time(single) == "30 min 00 s from creation to the last trial's end (29 min 00 s in trials)"
+
+
+def test_sessions_on_other_machines_say_which_and_older_records_stay_as_they_were():
+    """Each session records its machine; the column appears only where some session kept one."""
+    from harness.report.provenance import reproducibility
+    from harness.results import CodeProvenance, StudyResults
+
+    old = CodeProvenance(git_commit="a" * 40)
+    new = CodeProvenance(
+        git_commit="b" * 40, hardware={"cpu_model": "AMD EPYC 7B13", "cpus": "2", "memory_gb": "23.5"}
+    )
+    assert "hardware" not in old.model_dump(mode="json")  # older manifests rewrite byte for byte
+
+    def columns_and_machines(sessions):
+        table = reproducibility(StudyResults(manifest=StudyManifest(study="s", sessions=sessions))).sessions
+        at = table.columns.index("Machine") if "Machine" in table.columns else None
+        return table.columns, [row[at].text for row in table.rows] if at is not None else []
+
+    assert columns_and_machines([old, old])[0] == ["#", "Started (UTC)", "Code", "Packages", "Command"]
+    columns, machines = columns_and_machines([old, new])
+    assert columns[4] == "Machine"
+    assert machines == ["not recorded", "AMD EPYC 7B13, 2 CPUs, 23.5 GiB"]
+
+
+def test_code_provenance_records_the_machine():
+    code = code_provenance(REPO)
+    assert code.hardware["cpus"].isdigit() and code.hardware["cpu_model"]

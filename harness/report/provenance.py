@@ -199,13 +199,28 @@ def _sessions(results: StudyResults) -> Table | None:
     if not sessions:
         return None
     first = sessions[0].package_versions
+    machines = any(code.hardware for code in sessions)  # the column only where some session kept it
     rows = []
     for i, code in enumerate(sessions):
         changed = {k: v for k, v in code.package_versions.items() if first.get(k) != v}
         rows.append([
             Cell(str(i + 1)), Cell(_time(code.started)), Cell(code_label(code), numeric=False),
             Cell(", ".join(f"{k} {v}" for k, v in sorted(changed.items())) or "as session 1", numeric=False),
+            *([Cell(machine_label(code.hardware), numeric=False)] if machines else []),
             Cell(redact_url(code.command), numeric=False),
         ])  # fmt: skip
-    return Table("sessions", "Sessions (run, resume, workers)", ["#", "Started (UTC)", "Code",
-                 "Packages", "Command"], rows)  # fmt: skip
+    columns = ["#", "Started (UTC)", "Code", "Packages", *(["Machine"] if machines else []), "Command"]
+    return Table("sessions", "Sessions (run, resume, workers)", columns, rows)
+
+
+def machine_label(hardware: dict[str, str]) -> str:
+    """``AMD EPYC 7B13, 2 CPUs, 23.5 GiB`` (and the GPU where there is one); "not recorded" for a session
+    written before sessions kept their machine. Timings of sessions on different machines do not compare."""
+    if not hardware:
+        return "not recorded"
+    parts = [hardware.get("cpu_model") or hardware.get("processor", "?"), f"{hardware.get('cpus', '?')} CPUs"]
+    if hardware.get("memory_gb"):
+        parts.append(f"{hardware['memory_gb']} GiB")
+    if hardware.get("gpu"):
+        parts.append(hardware["gpu"])
+    return ", ".join(parts)

@@ -32,11 +32,26 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``); "" when unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def hardware() -> dict[str, str]:
+    """The machine a process runs on: platform, CPU model and count, memory, and the GPU where there is one."""
     info = {
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model() or platform.machine(),
         "cpus": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
     }
     try:
@@ -108,6 +123,7 @@ def code_provenance(path: Path | None = None, command: str = ""):
         package_versions=package_versions(),
         started=datetime.now(timezone.utc),
         command=command,
+        hardware=hardware(),
     )
 
 
