@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import UserError
@@ -275,6 +276,21 @@ class StudyManifest(_Record):
     sessions: list[CodeProvenance] = Field(default_factory=list)
     """One entry per run, resume or worker process that wrote this manifest, oldest first (appended,
     never rewritten: a study run across commits keeps every commit)."""
+
+    def experiment_table(self, name: str) -> dict[str, Any] | None:
+        """The table ``[name]`` of the experiment text the last session ran (``experiment_toml``); None
+        when there is no text, no such table, or the text does not parse."""
+        return experiment_table(self.experiment_toml, name)
+
+
+def experiment_table(experiment_toml: str, name: str) -> dict[str, Any] | None:
+    """The table ``[name]`` of an experiment text a record kept; None when the text is empty, does not
+    parse, or has no such table."""
+    try:
+        table = tomllib.loads(experiment_toml).get(name) if experiment_toml else None
+    except tomllib.TOMLDecodeError:
+        return None
+    return table if isinstance(table, dict) else None
 
 
 # --- the [report] section of the stored experiment text ------------------------------------------

@@ -276,3 +276,43 @@ def test_a_changed_final_suite_with_no_complete_trial_still_rescores_and_declare
     restored = load_study_dir(tmp_path / "runs" / "fake")
     assert restored.untrained is None and restored.manifest.final_suite == "offline-lite"
     assert restored.declarations[-1].changed == ["final_suite: offline-sts -> offline-lite"]
+
+
+def test_a_changed_final_length_is_refused_or_rescored_and_declared(tmp_path: Path):
+    """``[final] max_seq_len`` is in no trial's record: the experiment text the report's run kept says
+    what the trials were scored at, so a changed length is caught like a changed final suite."""
+    old = experiment(
+        "fake",
+        final={"suite": "offline-sts", "max_seq_len": 64},
+        ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS},
+    )
+    text = '[final]\nsuite = "offline-sts"\nmax_seq_len = 64\n'
+    manifest = StudyManifest(study="fake", data_checksums=CHECKSUMS, experiment_toml=text)
+    run_study(old, FakePipeline(), runs_dir=tmp_path / "old-runs", progress=False, log=lambda _: None,
+              manifest=manifest)  # fmt: skip
+    report = write_report(tmp_path / "old-runs" / "fake", tmp_path / "reports" / "fake")
+
+    assert restore_study(old, report, tmp_path / "same" / "fake", None) == 2  # same length: restores
+    longer = experiment(
+        "fake",
+        final={"suite": "offline-sts", "max_seq_len": 128},
+        ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS},
+    )
+    runs = tmp_path / "runs"
+    with pytest.raises(
+        UserError,
+        match=r"its trials were scored at \[final\] max_seq_len 64; the experiment now gives 128 \(--rerun",
+    ):
+        restore_study(longer, report, runs / "fake", None)
+    assert not runs.exists() or list(runs.iterdir()) == []
+
+    restore_study(longer, report, runs / "fake", None, rerun_changed=True, experiment_toml="x")
+    restored = load_study_dir(runs / "fake")
+    assert [t.trial.state for t in restored.trials] == ["FAIL", "FAIL"] and restored.untrained is None
+    assert restored.trials[0].trial.error == (
+        "scored at [final] max_seq_len 64; the experiment now gives 128: re-queued (--rerun-changed)"
+    )
+    assert restored.declarations[-1].changed == ["[final] max_seq_len: 64 -> 128"]
+    own = experiment("fake", ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS})
+    with pytest.raises(UserError, match="max_seq_len 64; the experiment now gives each model's own"):
+        restore_study(own, report, tmp_path / "own" / "fake", None)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import combinations
 
-import tomllib
+from harness.results import experiment_table
 
 SOURCE_TASKS: dict[str, tuple[str, ...] | None] = {
     "stsb-train": ("STSBenchmark",),
@@ -63,10 +63,7 @@ def plain_task(name: str) -> str:
 
 def training_sources(experiment_toml: str) -> list[str]:
     """The training sources an experiment names in ``[data]`` (a mixture expanded); [] if unreadable."""
-    try:
-        data = tomllib.loads(experiment_toml).get("data", {}) if experiment_toml else {}
-    except tomllib.TOMLDecodeError:
-        return []
+    data = experiment_table(experiment_toml, "data") or {}
     sources = [s if isinstance(s, str) else s.get("source", "") for s in data.get("sources") or []]
     return list(MIXTURE_SOURCES.get(data.get("mixture") or "", ())) + sources
 

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import tomllib
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -208,12 +207,7 @@ def optimisation_history(results: StudyResults) -> Figure | None:
 
 def searched_parameters(results: StudyResults) -> list[str]:
     """Parameters of the experiment's ``[search_space]``; an ablation's arm and seed are fixed, not searched."""
-    try:
-        data = tomllib.loads(results.manifest.experiment_toml or "")
-    except tomllib.TOMLDecodeError:
-        return []
-    space = data.get("search_space")
-    return sorted(space) if isinstance(space, dict) else []
+    return sorted(results.manifest.experiment_table("search_space") or {})
 
 
 def param_importances(results: StudyResults) -> Figure | None:

@@ -16,10 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import tomllib
 from pydantic import ValidationError
 
-from harness.results import DEFAULT_ALPHA, GAIN, HEADLINE_AGGREGATE, Contrast, Gain, ReportConfig
+from harness.results import (
+    DEFAULT_ALPHA,
+    GAIN,
+    HEADLINE_AGGREGATE,
+    Contrast,
+    Gain,
+    ReportConfig,
+    experiment_table,
+)
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -79,10 +86,10 @@ class ReportSettings:
 def report_section(toml_text: str) -> ReportConfig | None:
     """The ``[report]`` section of an experiment text, or None (also for an empty section, text that
     does not parse, or a section that does not validate)."""
+    section = experiment_table(toml_text, "report")
     try:
-        section = tomllib.loads(toml_text).get("report") if toml_text else None
-        return ReportConfig.model_validate(section) if isinstance(section, dict) and section else None
-    except (tomllib.TOMLDecodeError, ValidationError):
+        return ReportConfig.model_validate(section) if section else None
+    except ValidationError:
         return None
 
 
@@ -95,9 +102,8 @@ def declared_section(experiment_toml: str, report_toml: str = "") -> tuple[Repor
 
 def untrained_arm_names(experiment_toml: str) -> list[str]:
     """The names of the ``untrained = true`` arms of an experiment text ([] if it does not parse)."""
-    try:
-        arms = tomllib.loads(experiment_toml).get("ablation", {}).get("arms", []) if experiment_toml else []
-    except tomllib.TOMLDecodeError:
+    arms = (experiment_table(experiment_toml, "ablation") or {}).get("arms", [])
+    if not isinstance(arms, list):
         return []
     return [a["name"] for a in arms if isinstance(a, dict) and a.get("untrained") and "name" in a]
 

@@ -11,11 +11,12 @@ report lacks, e.g. the seeds added to the experiment since, and numbers the new 
                   data_checksums=...)
 
 The old trials are only carried over when the experiment would train them exactly as recorded (the
-same resolved training configuration for their arm and seed, the same objective and final suite, the
-same data files); anything else is a one-line error and nothing is written. With ``rerun_changed``
+same resolved training configuration for their arm and seed, the same objective and final suite, scored
+at the same ``[final] max_seq_len``, the same data files); anything else is a one-line error and nothing is written. With ``rerun_changed``
 (``--rerun-changed``) a trial the experiment would train or score differently (another configuration
-for its arm and seed, another final suite) comes back FAIL with the reason, so the run trains its arm
-and seed again, and a changed final suite is a new declaration that says so (the old declarations stay):
+for its arm and seed, another final suite or scoring length) comes back FAIL with the reason, so the run
+trains its arm and seed again, and a changed final suite or length is a new declaration that says so (the
+old declarations stay):
 an amendment made before a look, e.g. a study shrunk to fit its time, is recorded, not hidden. Trained models are not
 part of a report: restored trials have no ``model/`` folder. The report's declarations and looks
 (:mod:`harness.report.looks`) come back too, so seeds added since are a new declaration and the next
@@ -47,6 +48,7 @@ from harness.results import (
     LOOKS_DIR,
     UNTRAINED_DIR,
     ScoreTable,
+    StudyManifest,
     StudyResults,
     TrialRecord,
     numbered_path,
@@ -181,18 +183,17 @@ def _check_report(
     name = experiment.study.name
     if manifest.study != name:
         raise UserError(f"--from-report {report_dir}: a report of study {manifest.study!r}, not of {name!r}")
-    rescore = None
+    rescore = _scoring_change(experiment, manifest)
     for field, want in study_identity(experiment).items():
         have = getattr(manifest, field)
-        if have == want:
-            continue
-        if field == "final_suite" and rerun_changed:
-            rescore = f"scored on {have}; the experiment now scores {want}"
+        if have == want or (field == "final_suite" and rerun_changed):
             continue
         hint = RERUN_HINT if field == "final_suite" else ""
         raise UserError(
             f"--from-report {report_dir}: its {field} is {have!r}; the experiment's is {want!r}{hint}"
         )
+    if rescore and not rerun_changed:
+        raise UserError(f"--from-report {report_dir}: its trials were {rescore}{RERUN_HINT}")
     for path, digest in sorted(manifest.data_checksums.items()):
         if path in checksums and checksums[path] != digest:
             raise UserError(
@@ -239,7 +240,7 @@ def _requeued(
     drops the untrained student's scores (scored again) and adds the declaration that records it."""
     manifest = results.manifest
     final_suite = study_identity(experiment)["final_suite"]
-    rescored = manifest.final_suite != final_suite  # also with nothing COMPLETE to re-queue
+    rescored = _scoring_change(experiment, manifest)  # also with nothing COMPLETE to re-queue
     if not requeue and not rescored:
         return results
     trials = []
@@ -257,7 +258,12 @@ def _requeued(
     if rescored and declarations:
         last = declarations[-1]
         last = last.model_copy(update={"final_suite": last.final_suite or manifest.final_suite})
-        declarations.append(declaration_of(experiment, experiment_toml, last))
+        declaration = declaration_of(experiment, experiment_toml, last)
+        lengths = _final_lengths(experiment, manifest)
+        if lengths:  # not a declared field: the declaration says it in words
+            change = f"[final] max_seq_len: {lengths[0]} -> {lengths[1]}"
+            declaration = declaration.model_copy(update={"changed": [*declaration.changed, change]})
+        declarations.append(declaration)
     return replace(
         results,
         trials=trials,
@@ -265,6 +271,36 @@ def _requeued(
         declarations=declarations,
         manifest=manifest.model_copy(update={"history": history, "final_suite": final_suite}),
     )
+
+
+def _scoring_change(experiment: Experiment, manifest: StudyManifest) -> str | None:
+    """How the report's trials were scored differently from what ``experiment`` scores (another final
+    suite, another ``[final] max_seq_len``), or None."""
+    have, want = manifest.final_suite, study_identity(experiment)["final_suite"]
+    changes = [f"scored on {have}; the experiment now scores {want}"] if have != want else []
+    lengths = _final_lengths(experiment, manifest)
+    if lengths:
+        changes.append(f"scored at [final] max_seq_len {lengths[0]}; the experiment now gives {lengths[1]}")
+    return "; ".join(changes) or None
+
+
+def _final_lengths(experiment: Experiment, manifest: StudyManifest) -> tuple[str, str] | None:
+    """The report's and the experiment's ``[final] max_seq_len`` when they differ; None when equal or
+    unknown. The length is in no trial's record: the experiment text the report's last session ran
+    (``manifest.experiment_toml``) is the witness, and without it (or when it no longer parses) the
+    length is unknown."""
+    if not manifest.experiment_toml:
+        return None
+    final = manifest.experiment_table("final")
+    have = final.get("max_seq_len") if final else None
+    want = experiment.final.max_seq_len if experiment.final is not None else None
+    if have == want:
+        return None
+    return _length(have), _length(want)
+
+
+def _length(value: object) -> str:
+    return "each model's own" if value is None else str(value)
 
 
 def config_change(experiment: Experiment, record: TrialRecord) -> str | None:
