@@ -44,7 +44,10 @@ def tuning_section(results: StudyResults) -> TuningSection | None:
 
 def _setup(record: TuningRecord) -> str:
     steps = (
-        f"{record.max_steps} optimizer steps each" if record.max_steps else "as long as a confirmation trial"
+        f"{record.max_steps} optimizer steps each"
+        if record.max_steps
+        else "a confirmation trial's epochs on the rows the tuning's own leakage check keeps (against the "
+        "tuning suite only, so its step count can exceed the confirmation's)"
     )
     every = (
         f", scored every {record.eval_every_steps} steps for the pruner" if record.eval_every_steps else ""
