@@ -368,3 +368,72 @@ def test_a_mined_arm_validates():
 def test_a_bad_mine_setting_is_one_line_naming_the_field_and_the_valid_values(arm, data, message):
     found = errors(arm, data)
     assert len(found) == 1 and message in found[0], found
+
+
+TUNED = """
+[tuning]
+trials = 2
+suite = "dev"
+
+[tuning.space.lr]
+type = "float"
+low = 1e-5
+high = 1e-4
+log = true
+
+[tuning.arm_space.mined."mine.absolute_margin"]
+type = "float"
+low = -0.05
+high = 0.05
+"""
+
+
+def tuned_mining(follower: str = "") -> str:
+    arms = VALID.replace('[objective]\nsuite = "dev"', '[objective]\nsuite = "offline-sts"')
+    return arms + "mine = { num_negatives = 1, absolute_margin = 0.0, range_max = 20 }\n" + follower + TUNED
+
+
+def test_a_mining_option_is_searched_and_a_follower_takes_it_under_its_own_entries():
+    """``mine.NAME`` in a search space: the tuned value lands in the arm's mine table beside the
+    entries it was given; a control that follows it keeps its own entries over the leader's, except
+    the searched ones, which it takes from the leader (it counts with the filter the arm was tuned to)."""
+    import tomllib
+
+    from harness.config.tuning import with_tuned
+
+    follower = '\n[[ablation.arms]]\nname = "unfiltered"\nstrategy = "none"\nfollows = "mined"\n'
+    follower += 'mine = { absolute_margin = 0.0, filters = "count" }\n'
+    text = tuned_mining(follower)
+    experiment = validate_experiment(tomllib.loads(text), text=text)
+    tuned = with_tuned(experiment, {"mined": {"lr": 3e-5, "mine.absolute_margin": 0.02}})
+    mined = tuned.trial_config(tuned.arm_overrides("mined"))
+    assert (mined.lr, mined.mine.absolute_margin, mined.mine.range_max) == (3e-5, 0.02, 20)
+    control = tuned.trial_config(tuned.arm_overrides("unfiltered"))  # counts with the tuned filter
+    assert control.lr == 3e-5 and control.mine.filters == "count"
+    assert (control.mine.absolute_margin, control.mine.range_max, control.mine.num_negatives) == (0.02, 20, 1)
+    untuned = experiment.trial_config(experiment.arm_overrides("unfiltered"))
+    assert (untuned.mine.absolute_margin, untuned.mine.filters, untuned.mine.range_max) == (0.0, "count", 20)
+    one = experiment.trial_config({**experiment.arm_overrides("mined"), "mine.num_negatives": 2})
+    assert (one.mine.num_negatives, one.mine.absolute_margin, one.mine.range_max) == (2, 0.0, 20)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("mine = { num_negatives = 1, absolute_margin = 0.0, range_max = 20 }\n", ""),
+         "tuning.arm_space.mined.mine.absolute_margin: arm 'mined': this trial mines nothing: set [train] mine"),
+        (lambda t: t.replace('"mine.absolute_margin"', '"mine.absolute_margn"'),
+         "mine.absolute_margn: arm 'mined': unknown field. Did you mean 'absolute_margin'?"),
+        (lambda t: t.replace('"mine.absolute_margin"', '"mine.num_negatives"').replace("low = -0.05", "low = 0"),
+         "tuning.arm_space.mined.mine.num_negatives: arm 'mined': Input should be greater than or equal to 1"),
+        (lambda t: t.replace('"mine.absolute_margin"', '"lr.absolute_margin"'),
+         "tuning.arm_space.mined.lr.absolute_margin: arm 'mined': not a training field"),
+    ],
+)  # fmt: skip
+def test_a_searched_mining_option_is_checked_like_a_set_one(edit, message):
+    import tomllib
+
+    text = edit(tuned_mining())
+    with pytest.raises(ConfigError) as info:
+        validate_experiment(tomllib.loads(text), text=text)
+    assert any(message in e for e in info.value.errors), info.value.errors

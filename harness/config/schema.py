@@ -27,7 +27,8 @@ Example (``experiments/quickstart.toml`` is a complete one)::
     name = "infonce"
     strategy = "none"
 
-Search spaces map a training field (or ``strategy_params.NAME``) to a distribution::
+Search spaces map a training field (or ``strategy_params.NAME``, ``objective_params.NAME``, or
+``mine.NAME`` where the trial mines) to a distribution::
 
     [search_space.lr]
     type = "float"
@@ -43,6 +44,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from harness.errors import UserError
 from harness.results import ReportConfig
 
 # Samplers and pruners stay Optuna's own classes, picked by these names ("module:class").
@@ -549,9 +551,11 @@ class Experiment(_Frozen):
 
             data.update({k: v for k, v in STATIC_DEFAULTS.items() if k not in self.train.model_fields_set})
         for key, value in overrides.items():
-            if key.startswith(("strategy_params.", "objective_params.")):
+            if key.startswith(NESTED_PREFIXES):
                 field, name = key.split(".", 1)
-                data[field] = {**data[field], name: value}
+                if data[field] is None:  # mine.NAME where nothing is mined: checks say so first
+                    raise UserError(f"{key}: the trial sets no {field} (set [train] {field} or the arm's)")
+                data[field] = {**given_entries(data[field]), name: value}
             else:
                 data[key] = value
         if data.get("guide") is None:
@@ -575,6 +579,24 @@ class Experiment(_Frozen):
         ):
             return arm.overrides()
         return _followed_overrides(self, arm)
+
+
+PARAM_TABLES = ("strategy_params", "objective_params")
+"""The ``[train]`` tables of a registered item's parameters: an override names their entries only."""
+NESTED_FIELDS = (*PARAM_TABLES, "mine")
+"""The ``[train]`` tables whose entries an override (a search space, an arm) may set one by one
+(``strategy_params.margin``, ``mine.absolute_margin``)."""
+NESTED_PREFIXES = tuple(f"{field}." for field in NESTED_FIELDS)
+
+
+def given_entries(table: Any) -> dict[str, Any]:
+    """The entries a nested ``[train]`` value was given: a table's own (``mine``: the keys its TOML set,
+    not its defaults), a dict as it is, none for None."""
+    if table is None:
+        return {}
+    if isinstance(table, BaseModel):
+        return table.model_dump(exclude_unset=True)
+    return dict(table)
 
 
 def _suite_tasks(selection: SuiteRef | None) -> list[str] | None:
@@ -626,9 +648,22 @@ def _followed_overrides(experiment: Experiment, arm: ArmConfig) -> dict[str, Any
     given = {**dict(own.get("strategy_params") or {}), **{k: own[k] for k in FOLLOWED_PARAMS if k in own}}
     params = {k: resolved[k] for k in FOLLOWED_PARAMS if k in resolved and k in accepted and k not in given}
     out.update(own)
+    if leader.get("mine") is not None and own.get("mine") is not None:
+        out["mine"] = _followed_mining(experiment, arm.follows, leader["mine"], own["mine"])
     if params:
         out["strategy_params"] = {**params, **dict(own.get("strategy_params") or {})}
     return out
+
+
+def _followed_mining(experiment: Experiment, leader_name: str, leader: Any, own: Any) -> dict[str, Any]:
+    """A follower's ``mine`` entries: its own over its leader's, except the options the leader's tuning
+    searches (``mine.NAME`` in ``[tuning] space`` or the leader's ``arm_space``), which come from the
+    leader, so a control (``filters = "count"``) counts with the filter its arm was tuned to."""
+    tuning = experiment.tuning
+    searched = {*tuning.space, *tuning.arm_space.get(leader_name, {})} if tuning is not None else set()
+    names = [key.split(".", 1)[1] for key in searched if key.startswith("mine.")]
+    lead = given_entries(leader)
+    return {**lead, **given_entries(own), **{k: lead[k] for k in names if k in lead}}
 
 
 def _pair(name: str | None):

@@ -29,6 +29,7 @@ from harness.config.schema import (
     ObjectiveConfig,
     ParamSpec,
     Scalar,
+    given_entries,
 )
 
 
@@ -107,7 +108,7 @@ def _set(arm: ArmConfig, values: dict[str, Scalar]) -> ArmConfig:
     for key, value in values.items():
         field, _, name = key.partition(".")
         if name:
-            update[field] = {**(update.get(field) or getattr(arm, field) or {}), name: value}
+            update[field] = {**given_entries(update.get(field) or getattr(arm, field)), name: value}
         else:
             update[field] = value
     return arm.model_copy(update=update)

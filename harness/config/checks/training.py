@@ -8,6 +8,8 @@ from typing import Any
 
 from harness.config.checks.trials import Error, Trial, check_name, registry, trial
 from harness.config.schema import (
+    NESTED_FIELDS,
+    PARAM_TABLES,
     CategoricalParam,
     DataConfig,
     Experiment,
@@ -22,9 +24,6 @@ _OBJECTIVE_FIELDS = {"objective", "objective_params"}
 
 
 _LAYOUT_FIELDS = ("directions", "partition", "variant", "contrast_anchors", "contrast_positives")
-
-
-_NESTED = ("strategy_params", "objective_params")
 
 
 def check_model(experiment: Experiment, found: list[Trial]) -> Iterator[Error]:
@@ -156,9 +155,21 @@ def check_space(
     for key, spec in space.items():
         loc = (*where, key)
         field = key.split(".", 1)[0]
-        if field not in TrainConfig.model_fields or (field in _NESTED) != ("." in key):
-            valid = ", ".join(f for f in TrainConfig.model_fields if f not in _NESTED)
-            yield loc, f"not a training field. Valid: {valid}, strategy_params.NAME, objective_params.NAME"
+        dotted = "." in key
+        if (
+            field not in TrainConfig.model_fields
+            or (field in PARAM_TABLES and not dotted)
+            or (dotted and field not in NESTED_FIELDS)
+        ):
+            valid = ", ".join(f for f in TrainConfig.model_fields if f not in PARAM_TABLES)
+            named = ", ".join(f"{f}.NAME" for f in NESTED_FIELDS)
+            yield loc, f"not a training field. Valid: {valid}, {named}"
+            continue
+        if field == "mine" and dotted and trial(experiment, base, ()).config.mine is None:
+            yield (
+                loc,
+                "this trial mines nothing: set [train] mine (or the arm's) to search one of its options",
+            )
             continue
         if isinstance(spec, CategoricalParam):
             values: list[Any] = list(spec.choices)
