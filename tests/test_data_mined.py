@@ -395,8 +395,8 @@ def tuned_mining(follower: str = "") -> str:
 
 def test_a_mining_option_is_searched_and_a_follower_takes_it_under_its_own_entries():
     """``mine.NAME`` in a search space: the tuned value lands in the arm's mine table beside the
-    entries it was given; a control that follows it keeps its own entries over the leader's, except
-    the searched ones, which it takes from the leader (it counts with the filter the arm was tuned to)."""
+    entries it was given; a control that follows it keeps its own table, as any field it sets, except
+    the searched entries, which it takes from the leader (it counts with the filter the arm was tuned to)."""
     import tomllib
 
     from harness.config.tuning import with_tuned
@@ -410,9 +410,17 @@ def test_a_mining_option_is_searched_and_a_follower_takes_it_under_its_own_entri
     assert (mined.lr, mined.mine.absolute_margin, mined.mine.range_max) == (3e-5, 0.02, 20)
     control = tuned.trial_config(tuned.arm_overrides("unfiltered"))  # counts with the tuned filter
     assert control.lr == 3e-5 and control.mine.filters == "count"
-    assert (control.mine.absolute_margin, control.mine.range_max, control.mine.num_negatives) == (0.02, 20, 1)
-    untuned = experiment.trial_config(experiment.arm_overrides("unfiltered"))
-    assert (untuned.mine.absolute_margin, untuned.mine.filters, untuned.mine.range_max) == (0.0, "count", 20)
+    assert (control.mine.absolute_margin, control.mine.range_max, control.mine.num_negatives) == (
+        0.02,
+        None,
+        3,
+    )
+    untuned = experiment.trial_config(experiment.arm_overrides("unfiltered"))  # its own table, as before
+    assert (untuned.mine.absolute_margin, untuned.mine.filters, untuned.mine.range_max) == (
+        0.0,
+        "count",
+        None,
+    )
     one = experiment.trial_config({**experiment.arm_overrides("mined"), "mine.num_negatives": 2})
     assert (one.mine.num_negatives, one.mine.absolute_margin, one.mine.range_max) == (2, 0.0, 20)
 
@@ -437,3 +445,21 @@ def test_a_searched_mining_option_is_checked_like_a_set_one(edit, message):
     with pytest.raises(ConfigError) as info:
         validate_experiment(tomllib.loads(text), text=text)
     assert any(message in e for e in info.value.errors), info.value.errors
+
+
+def test_a_tuned_mining_option_keeps_the_train_tables_other_entries():
+    """An arm that mines through ``[train] mine`` (none of its own): the tuned entry joins that table."""
+    import tomllib
+
+    from harness.config.tuning import with_tuned
+
+    arms = VALID.replace('[objective]\nsuite = "dev"', '[objective]\nsuite = "offline-sts"')
+    arms = arms.replace(
+        'name = "infonce"\nstrategy = "none"\nguide = "none"\n', 'name = "infonce"\nstrategy = "none"\n'
+    )
+    text = arms + "\n[train]\nmine = { num_negatives = 1, absolute_margin = 0.0, range_max = 20 }\n" + TUNED
+    experiment = validate_experiment(tomllib.loads(text), text=text)
+    assert experiment.arm("mined").mine is None and experiment.train.mine is not None
+    tuned = with_tuned(experiment, {"mined": {"lr": 3e-5, "mine.absolute_margin": 0.02}})
+    mined = tuned.trial_config(tuned.arm_overrides("mined")).mine
+    assert (mined.num_negatives, mined.absolute_margin, mined.range_max) == (1, 0.02, 20)

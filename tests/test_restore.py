@@ -286,7 +286,7 @@ def test_a_changed_final_length_is_refused_or_rescored_and_declared(tmp_path: Pa
         final={"suite": "offline-sts", "max_seq_len": 64},
         ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS},
     )
-    text = '[final]\nsuite = "offline-sts"\nmax_seq_len = 64\n'
+    text = '[study]\nname = "fake"\n\n[final]\nsuite = "offline-sts"\nmax_seq_len = 64\n'
     manifest = StudyManifest(study="fake", data_checksums=CHECKSUMS, experiment_toml=text)
     run_study(old, FakePipeline(), runs_dir=tmp_path / "old-runs", progress=False, log=lambda _: None,
               manifest=manifest)  # fmt: skip
@@ -316,3 +316,13 @@ def test_a_changed_final_length_is_refused_or_rescored_and_declared(tmp_path: Pa
     own = experiment("fake", ablation={"seeds": [0], "baseline": "infonce", "arms": ARMS})
     with pytest.raises(UserError, match="max_seq_len 64; the experiment now gives each model's own"):
         restore_study(own, report, tmp_path / "own" / "fake", None)
+
+
+def test_an_unreadable_experiment_text_leaves_the_length_unknown():
+    from harness.study.restore import _final_lengths
+
+    exp = experiment("fake", final={"suite": "offline-sts", "max_seq_len": 128})
+    assert _final_lengths(exp, StudyManifest(study="fake", experiment_toml="[final\n")) is None
+    assert _final_lengths(exp, StudyManifest(study="fake")) is None
+    kept = StudyManifest(study="fake", experiment_toml='[study]\nname = "fake"\n')
+    assert _final_lengths(exp, kept) == ("each model's own", "128")

@@ -39,6 +39,7 @@ Search spaces map a training field (or ``strategy_params.NAME``, ``objective_par
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -398,7 +399,8 @@ class ArmConfig(_ArmBase):  # type: ignore[valid-type,misc]
     """Another trained arm whose training settings this arm takes (its tuned ones under ``[tuning]``):
     every field that arm sets, and the margin its strategy uses where this arm's strategy has one, but
     this arm's own strategy. A control (``random`` with ``match``, ``oracle_at_rate``...) thus runs at
-    the setting of the arm it is matched to. Fields this arm sets itself win."""
+    the setting of the arm it is matched to. Fields this arm sets itself win, except the ``mine``
+    options its leader's tuning searches (``mine.NAME``), which it takes from the leader."""
 
     def overrides(self) -> dict[str, Any]:
         return {k: v for k in TrainConfig.model_fields if (v := getattr(self, k)) is not None}
@@ -483,7 +485,8 @@ class TuningConfig(SuiteRef):
     """Keyword arguments of the Optuna pruner class."""
     max_steps: int | None = Field(default=None, ge=1)
     """Tuning trials train this many optimizer steps (the schedule fitted to them: the first rows of
-    the same data order); unset: as long as a confirmation trial."""
+    the same data order); unset: a confirmation trial's epochs, on the rows the tuning's own leakage
+    check keeps."""
     eval_every_steps: int | None = Field(default=None, ge=1)
     """Score the tuning suite every N steps for the pruner; unset: ``[train] eval_every_steps``."""
 
@@ -591,12 +594,11 @@ NESTED_PREFIXES = tuple(f"{field}." for field in NESTED_FIELDS)
 
 def given_entries(table: Any) -> dict[str, Any]:
     """The entries a nested ``[train]`` value was given: a table's own (``mine``: the keys its TOML set,
-    not its defaults), a dict as it is, none for None."""
-    if table is None:
-        return {}
+    not its defaults), a mapping as it is; none for None or a value that is no table (reported where
+    it is written)."""
     if isinstance(table, BaseModel):
         return table.model_dump(exclude_unset=True)
-    return dict(table)
+    return dict(table) if isinstance(table, Mapping) else {}
 
 
 def _suite_tasks(selection: SuiteRef | None) -> list[str] | None:
@@ -656,14 +658,16 @@ def _followed_overrides(experiment: Experiment, arm: ArmConfig) -> dict[str, Any
 
 
 def _followed_mining(experiment: Experiment, leader_name: str, leader: Any, own: Any) -> dict[str, Any]:
-    """A follower's ``mine`` entries: its own over its leader's, except the options the leader's tuning
-    searches (``mine.NAME`` in ``[tuning] space`` or the leader's ``arm_space``), which come from the
+    """A follower's ``mine``: its own table, as any field it sets, but with the options its leader's
+    tuning searches (``mine.NAME`` in ``[tuning] space`` or the leader's ``arm_space``) taken from the
     leader, so a control (``filters = "count"``) counts with the filter its arm was tuned to."""
     tuning = experiment.tuning
-    searched = {*tuning.space, *tuning.arm_space.get(leader_name, {})} if tuning is not None else set()
+    if tuning is None or (tuning.arms is not None and leader_name not in tuning.arms):
+        return given_entries(own)
+    searched = {*tuning.space, *tuning.arm_space.get(leader_name, {})}
     names = [key.split(".", 1)[1] for key in searched if key.startswith("mine.")]
     lead = given_entries(leader)
-    return {**lead, **given_entries(own), **{k: lead[k] for k in names if k in lead}}
+    return {**given_entries(own), **{k: lead[k] for k in names if k in lead}}
 
 
 def _pair(name: str | None):

@@ -98,17 +98,23 @@ def tuning_experiment(experiment: Experiment, arm: str) -> Experiment:
 def with_tuned(experiment: Experiment, chosen: dict[str, dict[str, Scalar]]) -> Experiment:
     """``experiment`` with each tuned arm fixed at its chosen setting (``{arm: {key: value}}``, keys as in
     the search space); followers then take it through ``Experiment.arm_overrides``."""
-    arms = [_set(arm, chosen[arm.name]) if arm.name in chosen else arm for arm in experiment.ablation.arms]
+    arms = [
+        _set(arm, chosen[arm.name], experiment) if arm.name in chosen else arm
+        for arm in experiment.ablation.arms
+    ]
     ablation = experiment.ablation.model_copy(update={"arms": arms})
     return experiment.model_copy(update={"ablation": ablation})
 
 
-def _set(arm: ArmConfig, values: dict[str, Scalar]) -> ArmConfig:
+def _set(arm: ArmConfig, values: dict[str, Scalar], experiment: Experiment) -> ArmConfig:
+    """``arm`` with ``values`` set; a dotted key sets one entry of the table the arm trains with (its
+    own, else ``[train]``'s), keeping the others."""
     update: dict[str, Any] = {}
     for key, value in values.items():
         field, _, name = key.partition(".")
         if name:
-            update[field] = {**given_entries(update.get(field) or getattr(arm, field)), name: value}
+            table = update.get(field) or getattr(arm, field) or getattr(experiment.train, field)
+            update[field] = {**given_entries(table), name: value}
         else:
             update[field] = value
     return arm.model_copy(update=update)

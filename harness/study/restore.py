@@ -289,7 +289,7 @@ def _final_lengths(experiment: Experiment, manifest: StudyManifest) -> tuple[str
     unknown. The length is in no trial's record: the experiment text the report's last session ran
     (``manifest.experiment_toml``) is the witness, and without it (or when it no longer parses) the
     length is unknown."""
-    if not manifest.experiment_toml:
+    if manifest.experiment_table("study") is None:  # no text, or text that no longer parses
         return None
     final = manifest.experiment_table("final")
     have = final.get("max_seq_len") if final else None
