@@ -409,6 +409,26 @@ class ReportConfig(BaseModel):
         return errors
 
 
+class UnrecordedLooks(BaseModel):
+    """Looks at a study's data that no look record holds (``[unrecorded_looks]`` in a committed report's
+    ``inputs/report.toml``), for a study looked at before looks were recorded. They count in the alpha
+    spending like recorded looks, and the report's Looks section names them with their evidence.
+
+    Example::
+
+        [unrecorded_looks]
+        count = 2
+        evidence = "a 3-seed version of this report (commit d7cf84d) and this 5-seed one"
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(ge=1)
+    """How many looks were taken without a record (the report being rebuilt counts if it was one)."""
+    evidence: str = Field(min_length=1)
+    """Where each look can be seen (commits, report versions), said in the report."""
+
+
 GUIDE_SCORES_HINT = "a .json file written by gist-harness eval GUIDE --suite SUITE --json FILE"
 
 

@@ -252,6 +252,57 @@ def test_a_study_without_records_shows_no_looks(tmp_path: Path):
     assert "Verdicts at alpha = 0.05." in report.contrasts[0].notes[0]
 
 
+UNRECORDED = '[unrecorded_looks]\ncount = 2\nevidence = "a 3-seed report (commit abc1234) and this one"\n'
+
+
+def test_looks_taken_before_records_spend_alpha_and_are_named(tmp_path: Path):
+    folder = run(tmp_path, [0, 1, 2])
+    for path in (folder / "declarations").iterdir():
+        path.unlink()
+    results = load_study_dir(folder)
+    report = build_report(results, report_toml=UNRECORDED)
+    assert "Verdicts at alpha = 0.025" in report.contrasts[0].notes[0]
+    assert report.looks is not None and report.looks.rows == []
+    assert any("2 looks taken before looks were recorded" in n and "abc1234" in n for n in report.looks.notes)
+    # With records too, the unrecorded looks add to the recorded ones: one record + 2 = alpha / 3.
+    recorded = run(tmp_path / "recorded", [0, 1, 2])
+    write_report(recorded, tmp_path / "report")
+    report = build_report(load_study_dir(recorded), report_toml=UNRECORDED)
+    assert "Verdicts at alpha = 0.0167" in report.contrasts[0].notes[0]
+    assert len(report.looks.rows) == 1
+
+
+def test_a_rebuilt_report_keeps_its_unrecorded_looks(tmp_path: Path):
+    folder = run(tmp_path, [0, 1, 2])
+    for path in (folder / "declarations").iterdir():
+        path.unlink()
+    report_dir = tmp_path / "reports" / "looks"
+    write_report(folder, report_dir)
+    (report_dir / "inputs" / "report.toml").write_text(UNRECORDED, encoding="utf-8")
+    report_command(argparse.Namespace(source=str(report_dir), study=None, out=str(tmp_path / "reports")))
+    readme = (report_dir / "README.md").read_text(encoding="utf-8")
+    assert "at 0.025 after Holm" in readme and "2 looks taken before looks were recorded" in readme
+    assert (report_dir / "inputs" / "report.toml").read_text(encoding="utf-8") == UNRECORDED
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('[unrecorded_looks]\ncount = 0\nevidence = "x"\n', "count"),
+        ("[unrecorded_looks]\ncount = 1\n", "evidence"),
+        ('[unrecorded_looks]\ncount = 1\nevidence = "x"\nwhen = 1\n', "when"),
+        ("unrecorded_looks = 2\n", "table"),
+    ],
+)
+def test_bad_unrecorded_looks_are_a_one_line_error(text: str, field: str):
+    from harness.errors import UserError
+    from harness.report.settings import unrecorded_looks
+
+    with pytest.raises(UserError, match=f"inputs/report.toml \\[unrecorded_looks\\] {field}") as e:
+        unrecorded_looks(text)
+    assert "\n" not in str(e.value)
+
+
 def test_an_unknown_alpha_spending_rule_is_a_one_line_error(tmp_path: Path):
     from test_report_config import errors_of
 

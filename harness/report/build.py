@@ -23,7 +23,7 @@ from harness.report.mined_table import mined_table
 from harness.report.plots import Figure, all_figures
 from harness.report.provenance import Reproducibility, reproducibility, status_line, trials_table
 from harness.report.quality import guide_table, recovered_notes
-from harness.report.settings import declared_section, report_settings, untrained_arm_names
+from harness.report.settings import declared_section, report_settings, unrecorded_looks, untrained_arm_names
 from harness.report.subset_tables import subset_tables
 from harness.report.subsets import SubsetResults, subset_results
 from harness.report.tables import IN_DOMAIN_MARK, Cell, Table, arm_table, category_table, task_table
@@ -281,8 +281,11 @@ def _contrasts(
     # The untrained arms as the experiment names them; results.csv names the untrained student "untrained".
     named = untrained_arm_names(results.manifest.experiment_toml) or [UNTRAINED_ARM]
     untrained = named if index.untrained else []
-    settings = report_settings(
-        section, index.arms, results.manifest.baseline_arm, origin=origin, untrained=untrained
+    settings = replace(
+        report_settings(
+            section, index.arms, results.manifest.baseline_arm, origin=origin, untrained=untrained
+        ),
+        unrecorded_looks=unrecorded_looks(report_toml),
     )
     looking = look_time is not None and takes_a_look(results, settings)
     settings = with_looks(settings, results, len(results.looks) + looking)

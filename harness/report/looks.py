@@ -53,11 +53,12 @@ def takes_a_look(results: StudyResults, settings: ReportSettings) -> bool:
 
 
 def with_looks(settings: ReportSettings, results: StudyResults, looks: int) -> ReportSettings:
-    """``settings`` with alpha spent over ``looks`` and the contrasts (and primary aggregates) declared
-    after data marked."""
+    """``settings`` with alpha spent over ``looks`` recorded looks plus its unrecorded ones, and the
+    contrasts (and primary aggregates) declared after data marked."""
     late = frozenset(after_data(results))
     late_pairs = frozenset(primary_after_data(results))
     settings = replace(settings, after_data=late, primary_after_data=late_pairs)
+    looks += settings.unrecorded_looks.count if settings.unrecorded_looks else 0
     if not looks:
         return settings
     alpha = spent_alpha(settings.alpha, settings.alpha_spending, looks)
@@ -127,7 +128,7 @@ def _aware(moment: datetime) -> datetime:
 
 def looks_table(results: StudyResults, settings: ReportSettings) -> Table | None:
     """The "Looks" section: each look's time, seeds and verdicts at the alpha it spent (None: no records)."""
-    if not results.declarations and not results.looks:
+    if not results.declarations and not results.looks and settings.unrecorded_looks is None:
         return None
     rows = [row for look in results.looks for row in _look_rows(look, settings.alpha)]
     columns = ["look", "time (UTC)", "COMPLETE seeds per arm", "contrast", "n", "Δ", "p", "Holm p", "verdict"]
@@ -160,13 +161,20 @@ def _estimate_label(estimate: LookEstimate) -> str:
 
 def _notes(results: StudyResults, settings: ReportSettings) -> list[str]:
     declared = settings.declared_alpha or settings.alpha
-    k = len(results.looks)
+    unrecorded = settings.unrecorded_looks
+    k = len(results.looks) + (unrecorded.count if unrecorded else 0)
     notes = [
         f"Every report rendered with contrasts from the run folder is a look (a resume is not; neither is "
         f"re-rendering a report from its own inputs). alpha spending rule {settings.alpha_spending!r}: alpha = "
         f"{declared:g} divided equally over the {k} look{'s' * (k != 1)} taken, {settings.alpha:.3g} each; "
         f"the verdicts above (Contrasts) use it. Δ and p: the primary contrasts on {aggregates_named(settings.primary_on)}."
     ]
+    if unrecorded:
+        n = unrecorded.count
+        notes.append(
+            f"{n} look{'s' * (n != 1)} taken before looks were recorded, so no record holds their estimates "
+            f"(declared beside the report, inputs/report.toml [unrecorded_looks]): {unrecorded.evidence}."
+        )
     for d in results.declarations:
         what = "; ".join(d.changed) if d.changed else (
             f"seeds {d.seeds}, contrasts {', '.join(contrast_label(contrast_of(tuple(c))) for c in d.contrasts) or 'none'}, "

@@ -14,10 +14,12 @@ paired difference (:func:`contrast_of`, :func:`arms_of`).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from harness.errors import UserError
 from harness.results import (
     DEFAULT_ALPHA,
     GAIN,
@@ -25,8 +27,14 @@ from harness.results import (
     Contrast,
     Gain,
     ReportConfig,
+    UnrecordedLooks,
     experiment_table,
 )
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -42,6 +50,7 @@ __all__ = [
     "gain_arms",
     "report_section",
     "report_settings",
+    "unrecorded_looks",
     "untrained_arm_names",
 ]
 
@@ -81,6 +90,8 @@ class ReportSettings:
     """(primary contrast, aggregate) pairs first declared primary after trials had run (also marked)."""
     untrained: frozenset[str] = frozenset()
     """Untrained arms some contrast takes as its reference (scored once: no seed variance)."""
+    unrecorded_looks: UnrecordedLooks | None = None
+    """Looks taken before looks were recorded (``inputs/report.toml``); they spend alpha too."""
 
 
 def report_section(toml_text: str) -> ReportConfig | None:
@@ -98,6 +109,25 @@ def declared_section(experiment_toml: str, report_toml: str = "") -> tuple[Repor
     (declared before the study ran) wins over one declared beside the report (``inputs/report.toml``)."""
     own = report_section(experiment_toml)
     return own or report_section(report_toml), own is not None
+
+
+def unrecorded_looks(report_toml: str) -> UnrecordedLooks | None:
+    """The ``[unrecorded_looks]`` table of a report's ``inputs/report.toml`` (None: there is none)."""
+    try:
+        table = tomllib.loads(report_toml).get("unrecorded_looks") if report_toml else None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"inputs/report.toml: not valid TOML ({e})") from None
+    if table is None:
+        return None
+    try:
+        return UnrecordedLooks.model_validate(table)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "table"
+        raise UserError(
+            f"inputs/report.toml [unrecorded_looks] {where}: {first['msg']} (count: an integer >= 1; "
+            "evidence: where the looks can be seen)"
+        ) from None
 
 
 def untrained_arm_names(experiment_toml: str) -> list[str]:
