@@ -423,9 +423,9 @@ class UnrecordedLooks(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, strict=True)
     """How many looks were taken without a record (the report being rebuilt counts if it was one)."""
-    evidence: str = Field(min_length=1)
+    evidence: str = Field(min_length=1, strict=True)
     """Where each look can be seen (commits, report versions), said in the report."""
 
 

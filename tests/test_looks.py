@@ -292,15 +292,56 @@ def test_a_rebuilt_report_keeps_its_unrecorded_looks(tmp_path: Path):
         ("[unrecorded_looks]\ncount = 1\n", "evidence"),
         ('[unrecorded_looks]\ncount = 1\nevidence = "x"\nwhen = 1\n', "when"),
         ("unrecorded_looks = 2\n", "table"),
+        ('[unrecorded_looks]\ncount = "2"\nevidence = "x"\n', "count"),
     ],
 )
 def test_bad_unrecorded_looks_are_a_one_line_error(text: str, field: str):
     from harness.errors import UserError
     from harness.report.settings import unrecorded_looks
 
-    with pytest.raises(UserError, match=f"inputs/report.toml \\[unrecorded_looks\\] {field}") as e:
+    with pytest.raises(UserError, match=f"\\[unrecorded_looks\\] {field}") as e:
         unrecorded_looks(text)
     assert "\n" not in str(e.value)
+
+
+def test_a_bad_report_toml_is_named_by_its_path(tmp_path: Path):
+    from harness.errors import UserError
+
+    folder = run(tmp_path, [0, 1])
+    report_dir = tmp_path / "reports" / "looks"
+    write_report(folder, report_dir)
+    bad = report_dir / "inputs" / "report.toml"
+    bad.write_text("[unrecorded_looks]\ncount = 0\n", encoding="utf-8")
+    with pytest.raises(UserError, match=f"{bad}: \\[unrecorded_looks\\] count") as e:
+        load_report_dir(report_dir)
+    assert "\n" not in str(e.value)
+    bad.write_text("[unrecorded_looks\n", encoding="utf-8")
+    with pytest.raises(UserError, match=f"{bad}: not valid TOML"):
+        load_report_dir(report_dir)
+
+
+def test_a_study_continued_from_its_report_keeps_the_unrecorded_looks(tmp_path: Path):
+    """run --from-report ... --publish writes the report where its report.toml is; a run folder restored
+    from the report keeps report.toml, so a report rendered elsewhere spends the same alpha."""
+    folder = run(tmp_path / "old", [0, 1, 2])
+    for path in (folder / "declarations").iterdir():
+        path.unlink()
+    report_dir = tmp_path / "reports" / "looks"
+    write_report(folder, report_dir)
+    (report_dir / "inputs" / "report.toml").write_text(UNRECORDED, encoding="utf-8")
+
+    exp, manifest = study([0, 1, 2, 3])
+    restore_study(exp, report_dir, tmp_path / "new" / "looks", None)
+    new = tmp_path / "new" / "looks"
+    assert (new / "report.toml").read_text(encoding="utf-8") == UNRECORDED
+    run_study(exp, NoisyPipeline(), runs_dir=tmp_path / "new", progress=False, manifest=manifest)
+    write_report(new, report_dir)  # as run --publish does: 2 unrecorded looks + 1 recorded
+    readme = (report_dir / "README.md").read_text(encoding="utf-8")
+    assert "Verdicts at alpha = 0.0167" in readme and "2 looks taken before looks were recorded" in readme
+    report_command(argparse.Namespace(source=str(new), study=None, out=str(tmp_path / "elsewhere")))
+    elsewhere = tmp_path / "elsewhere" / "looks"
+    assert "Verdicts at alpha = 0.0167" in (elsewhere / "README.md").read_text(encoding="utf-8")  # same look
+    assert (elsewhere / "inputs" / "report.toml").read_text(encoding="utf-8") == UNRECORDED
 
 
 def test_an_unknown_alpha_spending_rule_is_a_one_line_error(tmp_path: Path):

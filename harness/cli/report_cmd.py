@@ -57,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.report import build_report, render_files  # matplotlib/scipy only when reporting
-    from harness.report.inputs import guide_score_files, is_report_dir, load_report_dir
+    from harness.report.inputs import declared_beside, guide_score_files, is_report_dir, load_report_dir
     from harness.report.interim import is_interim_dir
 
     report_toml, recovered, look_time = "", None, None
@@ -79,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.study and args.study != results.manifest.study:
         raise UserError(f"{args.source}: holds study {results.manifest.study!r}, not {args.study!r}")
     target = Path(args.source) if is_report_dir(args.source) else Path(args.out) / results.manifest.study
-    if not report_toml and (target / "inputs" / "report.toml").exists():
-        report_toml = (target / "inputs" / "report.toml").read_text(encoding="utf-8")
+    report_toml = report_toml or declared_beside(target, results.folder)
     guide_files = guide_score_files(results, report_toml)  # [report] guide_scores: a missing file stops here
     report = build_report(
         results, read_findings(target), report_toml, recovered, look_time=look_time, guide_files=guide_files

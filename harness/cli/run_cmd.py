@@ -312,14 +312,16 @@ def write_report(study_dir: Path, out_dir: Path) -> Path:
 
     from harness.cli.report_cmd import read_findings, store_look, write_files
     from harness.report import build_report, load_study_dir, render_files
-    from harness.report.inputs import guide_score_files
+    from harness.report.inputs import declared_beside, guide_score_files
 
     results = load_study_dir(study_dir)
+    report_toml = declared_beside(out_dir, study_dir)
     report = build_report(
         results,
         read_findings(out_dir),
+        report_toml,
         look_time=datetime.now(timezone.utc),
-        guide_files=guide_score_files(results),
+        guide_files=guide_score_files(results, report_toml),
     )
     store_look(results, report.new_look)
     write_files(out_dir, render_files(report))

@@ -16,7 +16,7 @@ from harness.report.contrast_tables import (
     task_level_table,
 )
 from harness.report.contrasts import ContrastResults, contrast_results
-from harness.report.inputs import Recovered, guide_score_path, input_files
+from harness.report.inputs import INPUTS_DIR, REPORT_TOML, Recovered, guide_score_path, input_files
 from harness.report.load import UNTRAINED_ARM, ScoreIndex, results_frame, score_index
 from harness.report.looks import looks_table, new_look, takes_a_look, with_looks
 from harness.report.mined_table import mined_table
@@ -186,6 +186,7 @@ def build_report(
             **input_files(results),
             **(recovered.files() if recovered else {}),
             **{guide_score_path(arm): data for arm, data in (guide_files or {}).items()},
+            **({f"{INPUTS_DIR}/{REPORT_TOML}": report_toml.encode("utf-8")} if report_toml else {}),
         },
         looks=looks_table(results, contrasts.settings),
         new_look=look,

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.report.settings import declared_section
+from harness.report.settings import declared_section, unrecorded_looks
 from harness.results import (
     DECLARATIONS_DIR,
     LOOKS_DIR,
@@ -93,6 +93,31 @@ def is_report_dir(path: str | Path) -> bool:
     """True for a report folder that holds its own inputs (``inputs/manifest.json`` and ``results.csv``)."""
     path = Path(path)
     return (path / INPUTS_DIR / "manifest.json").is_file() and (path / RESULTS_CSV).is_file()
+
+
+REPORT_TOML = "report.toml"
+"""Declared beside a report by a person (``inputs/report.toml``; in a run folder restored from a report,
+``report.toml``): a ``[report]`` section, ``[unrecorded_looks]``."""
+
+
+def declared_beside(target: Path, run_folder: Path | None = None) -> str:
+    """The text of ``target/inputs/report.toml``, else of ``run_folder/report.toml`` (a run folder
+    restored from a report keeps it), else ""."""
+    for path in (target / INPUTS_DIR / REPORT_TOML, *([run_folder / REPORT_TOML] if run_folder else [])):
+        if path.is_file():
+            return read_beside(path)
+    return ""
+
+
+def read_beside(path: Path) -> str:
+    """The text of a ``report.toml`` declared beside a report, its ``[unrecorded_looks]`` checked (a
+    one-line error naming ``path``)."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        unrecorded_looks(text)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+    return text
 
 
 def input_files(results: StudyResults) -> dict[str, bytes]:
@@ -197,7 +222,7 @@ def load_report_dir(path: str | Path) -> ReportInputs:
             ) from None
         trials.append(TrialResult(trial=trial, scores=scores.get(trial.number), run=run))
     trials.sort(key=lambda t: t.trial.number)
-    report_toml = folder / "report.toml"
+    report_toml = folder / REPORT_TOML
     return ReportInputs(
         results=StudyResults(
             manifest=manifest,
@@ -210,7 +235,7 @@ def load_report_dir(path: str | Path) -> ReportInputs:
             if (folder / TUNING_FILE).exists()
             else None,
         ),
-        report_toml=report_toml.read_text(encoding="utf-8") if report_toml.exists() else "",
+        report_toml=read_beside(report_toml) if report_toml.exists() else "",
         recovered=_recovered(folder),
     )
 

@@ -116,7 +116,7 @@ def unrecorded_looks(report_toml: str) -> UnrecordedLooks | None:
     try:
         table = tomllib.loads(report_toml).get("unrecorded_looks") if report_toml else None
     except tomllib.TOMLDecodeError as e:
-        raise UserError(f"inputs/report.toml: not valid TOML ({e})") from None
+        raise UserError(f"not valid TOML ({e})") from None
     if table is None:
         return None
     try:
@@ -125,7 +125,7 @@ def unrecorded_looks(report_toml: str) -> UnrecordedLooks | None:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "table"
         raise UserError(
-            f"inputs/report.toml [unrecorded_looks] {where}: {first['msg']} (count: an integer >= 1; "
+            f"[unrecorded_looks] {where}: {first['msg']} (count: an integer >= 1; "
             "evidence: where the looks can be seen)"
         ) from None
 

@@ -42,7 +42,7 @@ from pydantic import TypeAdapter
 
 from harness.config import Experiment
 from harness.errors import UserError
-from harness.report.inputs import is_report_dir, load_report_dir
+from harness.report.inputs import REPORT_TOML, is_report_dir, load_report_dir
 from harness.results import (
     DECLARATIONS_DIR,
     LOOKS_DIR,
@@ -100,7 +100,8 @@ def restore_study(
             f"--from-report {report_dir}: not a report folder or interim record (no inputs/manifest.json "
             "and results.csv)"
         )
-    results = _started_only(load_report_dir(report_dir).results)
+    inputs = load_report_dir(report_dir)
+    results = _started_only(inputs.results)
     requeue = _check_report(experiment, report_dir, results, data_checksums or {}, rerun_changed)
     if (study_dir / "manifest.json").exists() or any(study_dir.glob("trial-*")):
         raise UserError(
@@ -123,6 +124,8 @@ def restore_study(
     created = False
     try:
         _write_files(experiment, _requeued(experiment, results, requeue, experiment_toml), staging)
+        if inputs.report_toml:  # contrasts or unrecorded looks declared beside the report go on too
+            (staging / REPORT_TOML).write_text(inputs.report_toml, encoding="utf-8")
         optuna_storage = _storage(experiment, explicit or resolve_url(None, staging), staging)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
